@@ -1,0 +1,85 @@
+"""The ``codi`` command line: train, export and sample. Introduced in the README and
+``notebooks/02_teacher.ipynb``. No paper equation.
+
+Examples::
+
+    codi train-teacher --out runs/teacher                 # resumes if runs/teacher exists
+    codi train-teacher --out runs/tiny --set train.max_steps=20 --set unet.block_out_channels=[32,32]
+    codi export-teacher runs/teacher data/teacher
+    codi sample --teacher data/teacher --sampler ddim --steps 50 -n 64 --out grid.png
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="codi", description="CoDi course command line")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    t = sub.add_parser("train-teacher", help="train (or resume) the unconditional teacher")
+    t.add_argument("--out", required=True, help="run folder (checkpoints, log, samples)")
+    t.add_argument("--config", help="TeacherConfig JSON (default: the built-in config)")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. train.max_steps=100")
+    t.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints")
+    t.add_argument("--no-progress", action="store_true")
+
+    e = sub.add_parser("export-teacher", help="export EMA weights of a run for shipping")
+    e.add_argument("run_dir")
+    e.add_argument("dest")
+
+    s = sub.add_parser("sample", help="sample a PNG grid from a teacher")
+    s.add_argument("--teacher", default=None, help="exported teacher folder (default: data/teacher)")
+    s.add_argument("--sampler", default="ddim", choices=["ddpm", "ddim", "dpmsolver++"])
+    s.add_argument("--steps", type=int, default=50)
+    s.add_argument("-n", "--num-images", type=int, default=64)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, help="PNG file to write")
+    return p
+
+
+def main(argv=None) -> int:
+    from .env import ensure_fast_allocator
+    if argv is None:
+        ensure_fast_allocator()
+    args = _parser().parse_args(argv)
+    if args.cmd == "train-teacher":
+        from .config import TeacherConfig, apply_overrides, load_config
+        from .teacher import train_teacher
+        cfg = load_config(args.config, TeacherConfig) if args.config else TeacherConfig()
+        apply_overrides(cfg, args.set)
+        res = train_teacher(cfg, args.out, resume=not args.no_resume,
+                            progress=not args.no_progress)
+        print(json.dumps({"out": str(res.out_dir), "step": res.step,
+                          "train_seconds": round(res.train_seconds, 1)}))
+    elif args.cmd == "export-teacher":
+        from .teacher import export_teacher
+        print(export_teacher(args.run_dir, args.dest))
+    elif args.cmd == "sample":
+        import time
+
+        import torch
+        from .data import make_grid_image
+        from .sampling import sample
+        from .teacher import load_teacher
+        model, cfg = load_teacher(args.teacher)
+        t0 = time.perf_counter()
+        x = sample(model, cfg.schedule, args.num_images, args.steps, args.sampler,
+                   seed=args.seed, shape=(cfg.unet.in_channels, cfg.unet.sample_size,
+                                          cfg.unet.sample_size), progress=True)
+        dt = time.perf_counter() - t0
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        make_grid_image(x, nrow=max(1, int(args.num_images ** 0.5))).save(out)
+        print(json.dumps({"out": str(out), "images": args.num_images, "sampler": args.sampler,
+                          "steps": args.steps, "seconds": round(dt, 2),
+                          "threads": torch.get_num_threads()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""The unconditional teacher: denoiser module, ordinary denoising loss, training entry,
+and loading the shipped checkpoint. Introduced in ``notebooks/02_teacher.ipynb``.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from .checkpoint import latest_checkpoint, load_weights, save_weights
+from .config import TeacherConfig, load_config, save_config
+from .models import build_unet, count_parameters, unet_forward
+from .schedule import NoiseSchedule
+from .train_loop import LoopResult, train_loop
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+class Denoiser(torch.nn.Module):
+    """Wraps the UNet so that ``forward(z, t)`` is one network evaluation.
+
+    Introduced in notebook 02."""
+
+    def __init__(self, unet):
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, z, t, cond=None):
+        return unet_forward(self.unet, z, t)
+
+
+def denoising_loss(schedule: NoiseSchedule):
+    """The ordinary diffusion objective ||net(z_t, t) - target||^2 with z_t from Eq. (1)
+    and target eps, v or x per the schedule (Ho et al. 2020; the paper's Sec. 3 teacher
+    objective). Returns a ``loss_fn`` for :func:`train_loop`. Introduced in notebook 01."""
+
+    def loss_fn(model, ema_model, x, gen, step):
+        b = x.shape[0]
+        t = torch.randint(0, schedule.T, (b,), generator=gen).to(x.device)
+        eps = torch.randn(x.shape, generator=gen).to(x.device)
+        z = schedule.add_noise(x, eps, t)
+        out = model(z, t)
+        target = schedule.target(x, eps, t)
+        return torch.mean((out.float() - target) ** 2), {}
+
+    return loss_fn
+
+
+def make_sample_fn(cfg: TeacherConfig, n: int = 16, steps: int = 25):
+    """Writes ``samples/step-XXXXXXX.png`` (DDIM, EMA weights) during training."""
+    def sample_fn(ema_model, step, out_dir):
+        from .data import make_grid_image
+        from .sampling import sample
+        dev = next(ema_model.parameters()).device
+        x = sample(lambda z, t: ema_model(z, t), cfg.schedule, n, steps, "ddim", seed=0,
+                   shape=(cfg.unet.in_channels, cfg.unet.sample_size, cfg.unet.sample_size),
+                   device=dev)
+        p = Path(out_dir) / "samples"
+        p.mkdir(parents=True, exist_ok=True)
+        make_grid_image(x.float().cpu(), nrow=int(n ** 0.5)).save(p / f"step-{step:07d}.png")
+
+    return sample_fn
+
+
+def load_training_images(cfg: TeacherConfig):
+    """uint8 tensor (N, C, H, W) of the training images named by ``cfg.data``."""
+    from .data import ImageFolderDataset, load_emoji
+    from .train_loop import images_to_tensor
+    if cfg.data == "emoji":
+        return images_to_tensor(load_emoji("train").images)
+    return ImageFolderDataset(cfg.data, size=cfg.unet.sample_size).images
+
+
+def train_teacher(cfg: TeacherConfig, out_dir, resume: bool = True, progress: bool = True,
+                  stop_after: int | None = None, images=None) -> LoopResult:
+    """Train (or resume) the unconditional teacher of ``cfg`` into ``out_dir``.
+    Introduced in notebook 02."""
+    torch.manual_seed(cfg.train.seed)
+    model = Denoiser(build_unet(cfg.unet))
+    schedule = NoiseSchedule(cfg.schedule)
+    imgs = images if images is not None else load_training_images(cfg)
+    return train_loop(cfg, model, imgs, denoising_loss(schedule), out_dir,
+                      sample_fn=make_sample_fn(cfg), resume=resume, progress=progress,
+                      stop_after=stop_after)
+
+
+def export_teacher(run_dir, dest, note: dict | None = None) -> Path:
+    """Copy the EMA weights and config of the newest checkpoint in ``run_dir`` to
+    ``dest`` (``unet.safetensors`` + ``config.json`` + ``record.json``)."""
+    run_dir, dest = Path(run_dir), Path(dest)
+    ckpt = latest_checkpoint(run_dir)
+    if ckpt is None:
+        raise FileNotFoundError(f"no checkpoint in {run_dir}")
+    cfg = load_config(ckpt / "config.json", TeacherConfig)
+    model = Denoiser(build_unet(cfg.unet))
+    load_weights(model, ckpt / "ema.safetensors")
+    dest.mkdir(parents=True, exist_ok=True)
+    save_weights(model.unet, dest / "unet.safetensors")
+    save_config(cfg, dest / "config.json")
+    state = json.loads((ckpt / "state.json").read_text())
+    log = [json.loads(l) for l in (run_dir / "log.jsonl").read_text().splitlines() if l.strip()]
+    tail = [r["loss"] for r in log[-20:]]
+    record = {"steps": state["step"], "train_seconds": round(state["extra"].get("train_seconds", 0), 1),
+              "hardware": state["extra"].get("hardware"),
+              "final_loss_mean_last_logs": round(sum(tail) / max(len(tail), 1), 5),
+              "parameters": count_parameters(model.unet), "weights": "EMA",
+              **(note or {})}
+    (dest / "record.json").write_text(json.dumps(record, indent=2) + "\n")
+    return dest
+
+
+def load_teacher(path=None, device="cpu"):
+    """Load a teacher exported by :func:`export_teacher` (default: the shipped one in
+    ``data/teacher``). Returns (Denoiser in eval mode, TeacherConfig). No pickle.
+    Introduced in notebook 02."""
+    path = Path(path) if path is not None else DATA_DIR / "teacher"
+    if not (path / "unet.safetensors").is_file():
+        raise FileNotFoundError(
+            f"no teacher weights at {path / 'unet.safetensors'}; train one with "
+            "`codi train-teacher --out runs/teacher` and export it with "
+            "`codi export-teacher runs/teacher data/teacher`")
+    cfg = load_config(path / "config.json", TeacherConfig)
+    unet = build_unet(cfg.unet)
+    load_weights(unet, path / "unet.safetensors")
+    return Denoiser(unet).eval().requires_grad_(False).to(device), cfg
