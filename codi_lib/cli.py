@@ -32,6 +32,24 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("run_dir")
     e.add_argument("dest")
 
+    c = sub.add_parser("train", help="train (or resume) a conditional model: controlnet, "
+                       "pe-codi, codi or cm-two-stage")
+    c.add_argument("--mode", required=True, choices=["controlnet", "pe-codi", "codi", "cm-two-stage"])
+    c.add_argument("--task", required=True, help="sr4, inpaint or canny")
+    c.add_argument("--out", required=True, help="run folder")
+    c.add_argument("--teacher", default="data/teacher", help="exported unconditional teacher")
+    c.add_argument("--init-from", default="", help="cm-two-stage: exported controlnet model")
+    c.add_argument("--config", help="ConditionalConfig JSON")
+    c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override, e.g. train.max_steps=500 or loss.ode_model=teacher")
+    c.add_argument("--no-resume", action="store_true")
+    c.add_argument("--no-progress", action="store_true")
+
+    x = sub.add_parser("export", help="export a conditional run's EMA weights for shipping")
+    x.add_argument("run_dir")
+    x.add_argument("dest")
+    x.add_argument("--fp32", action="store_true", help="store float32 (default float16)")
+
     s = sub.add_parser("sample", help="sample a PNG grid from a teacher")
     s.add_argument("--teacher", default=None, help="exported teacher folder (default: data/teacher)")
     s.add_argument("--sampler", default="ddim", choices=["ddpm", "ddim", "dpmsolver++"])
@@ -56,6 +74,20 @@ def main(argv=None) -> int:
                             progress=not args.no_progress)
         print(json.dumps({"out": str(res.out_dir), "step": res.step,
                           "train_seconds": round(res.train_seconds, 1)}))
+    elif args.cmd == "train":
+        from .codi_train import ConditionalConfig, train_conditional
+        from .config import apply_overrides, load_config
+        cfg = (load_config(args.config, ConditionalConfig) if args.config else
+               ConditionalConfig(mode=args.mode, task=args.task, teacher=args.teacher,
+                                 init_from=args.init_from))
+        apply_overrides(cfg, args.set)
+        res = train_conditional(cfg, args.out, resume=not args.no_resume,
+                                progress=not args.no_progress)
+        print(json.dumps({"out": str(res.out_dir), "step": res.step,
+                          "train_seconds": round(res.train_seconds, 1)}))
+    elif args.cmd == "export":
+        from .codi_train import export_conditional
+        print(export_conditional(args.run_dir, args.dest, half=not args.fp32))
     elif args.cmd == "export-teacher":
         from .teacher import export_teacher
         print(export_teacher(args.run_dir, args.dest))

@@ -4,7 +4,7 @@ A ``UNet2DConditionModel`` (rather than the plain ``UNet2DModel``) is used so th
 ``ControlNetModel.from_unet`` and the Stable Diffusion path reuse the same code.
 Unconditional pixel models get a constant all-zero ``encoder_hidden_states`` of one token.
 Introduced in ``notebooks/02_teacher.ipynb``. No paper equation: this is the denoiser
-eps_theta / v_theta of Eq. (1).
+eps_theta / v_theta of (C1)-(C2) in the equation sheet of codi_lib/__init__.py.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ All samplers go through one function, :func:`sample`, which takes a *denoiser*: 
 callable ``denoiser(z, t) -> raw model output`` (eps, v or x, per the schedule).
 Timesteps use diffusers' "trailing" spacing, so every sampler starts at t = T - 1 (pure
 noise) even with very few steps. Introduced in ``notebooks/01_diffusion_basics.ipynb``
-(DDPM vs DDIM, Eq. 2) and ``notebooks/04_adding_a_condition.ipynb`` (DPM-Solver++).
+(DDPM vs DDIM, (C3)) and ``notebooks/04_adding_a_condition.ipynb`` (DPM-Solver++).
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def sample(denoiser: Callable, schedule: ScheduleConfig, num_images: int, steps:
            return_nfe: bool = False):
     """Draw ``num_images`` samples with ``steps`` steps of ``sampler``.
 
-    DDIM is Eq. (2) of the paper applied along the trailing timestep grid; DDPM adds
+    DDIM is (C3) applied along the trailing timestep grid; DDPM adds
     fresh noise each step; DPM-Solver++ (2nd order) is the strong few-step baseline of
     the paper's Table 1. Returns images in [-1, 1] (and the number of network
     evaluations if ``return_nfe``). Introduced in notebook 01.
@@ -74,3 +74,44 @@ def timed(fn: Callable, *args, **kwargs):
     t0 = time.perf_counter()
     out = fn(*args, **kwargs)
     return out, time.perf_counter() - t0
+
+
+@torch.no_grad()
+def sample_codi(model: Callable, cond: torch.Tensor, schedule, steps: int, n_grid: int = 50,
+                seed: int = 0, noise: torch.Tensor | None = None, return_nfe: bool = False):
+    """(C8), the K-step CoDi sampler: deterministic DDIM on the distillation grid, no
+    re-noising. At each grid point compute f (C4), eps_hat = (z - alpha_t f)/sigma_t,
+    and move to the next point with z <- alpha_next f + sigma_next eps_hat. The output
+    is f at the last grid point (we do not take the official pipeline's extra step to
+    t = 0; the two differ by about sigma_0 eps_hat). ``model(z, t, cond)`` returns the
+    raw prediction; ``schedule`` is a :class:`~codi_lib.schedule.NoiseSchedule`.
+    Introduced in notebook 05."""
+    from .schedule import codi_sampling_timesteps, consistency_fn
+    ts = codi_sampling_timesteps(steps, schedule.T, n_grid)
+    if noise is None:
+        noise = torch.randn(cond.shape[0], 3, *cond.shape[-2:],
+                            generator=torch.Generator().manual_seed(seed))
+    z = noise.to(cond.device)
+    f = z
+    for i, t in enumerate(ts):
+        tt = torch.full((z.shape[0],), t, device=z.device, dtype=torch.long)
+        x_hat, _ = schedule.to_x_eps(model(z, tt, cond).float(), z, tt)
+        f = consistency_fn(z, x_hat, tt)
+        if i + 1 < len(ts):
+            a, s = schedule.alpha_sigma(t, z.dim(), z.device)
+            eps_hat = (z - a * f) / s
+            a_n, s_n = schedule.alpha_sigma(ts[i + 1], z.dim(), z.device)
+            z = a_n * f + s_n * eps_hat
+    x = f.clamp(-1, 1)
+    return (x, len(ts)) if return_nfe else x
+
+
+@torch.no_grad()
+def sample_conditional(model: Callable, cond: torch.Tensor, schedule_cfg: ScheduleConfig,
+                       steps: int, sampler: str = "ddim", seed: int = 0,
+                       noise: torch.Tensor | None = None, return_nfe: bool = False):
+    """Multi-step sampling of a conditional model (the ``controlnet`` teacher) with DDIM,
+    DDPM or DPM-Solver++: :func:`sample` with the condition bound. Notebook 04."""
+    return sample(lambda z, t: model(z, t, cond), schedule_cfg, cond.shape[0], steps, sampler,
+                  seed=seed, shape=(3, *cond.shape[-2:]), device=cond.device, noise=noise,
+                  return_nfe=return_nfe)

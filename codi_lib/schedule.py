@@ -6,9 +6,9 @@ Everything that converts between eps, v and x predictions lives here and only he
 (schedule, conversions, DDIM) and ``notebooks/03_distillation.ipynb`` (c_skip/c_out).
 
 Paper: Mei et al., "CoDi: Conditional Diffusion Distillation" (arXiv 2310.01407).
-Equation numbers below refer to that paper; "Eq. (1)" is the forward process
-z_t = alpha_t x + sigma_t eps, "Eq. (2)" the deterministic DDIM / probability-flow step,
-"Eq. (5)" the consistency parameterisation f = c_skip z + c_out x_hat.
+Docstrings cite the course's equation sheet (see ``codi_lib/__init__.py``), which
+follows the paper's Sec. 3-4 and DESIGN section 2: (C1) forward process, (C2)
+prediction conversions, (C3) DDIM step, (C4) consistency parameterisation.
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class NoiseSchedule:
     """alpha_t = sqrt(abar_t), sigma_t = sqrt(1 - abar_t) for integer t in [0, T).
 
     The betas come from diffusers' ``DDPMScheduler`` so that our numbers and the
-    diffusers samplers agree exactly. Implements Eq. (1) of the paper (forward process).
+    diffusers samplers agree exactly. Implements (C1), the forward process.
     Introduced in notebook 01.
     """
 
@@ -81,7 +81,7 @@ class NoiseSchedule:
         return a.view(shape).to(dev), s.view(shape).to(dev)
 
     def add_noise(self, x: torch.Tensor, eps: torch.Tensor, t) -> torch.Tensor:
-        """Eq. (1): z_t = alpha_t x + sigma_t eps. Introduced in notebook 01."""
+        """(C1): z_t = alpha_t x + sigma_t eps. Introduced in notebook 01."""
         a, s = self.alpha_sigma(t, x.dim(), x.device)
         return a.to(x.dtype) * x + s.to(x.dtype) * eps
 
@@ -107,7 +107,7 @@ class NoiseSchedule:
 
 
 def pred_to_x_eps(out, z, alpha, sigma, prediction_type: str):
-    """Convert a model output to (x_hat, eps_hat) given alpha_t, sigma_t tensors.
+    """(C2): convert a model output to (x_hat, eps_hat) given alpha_t, sigma_t tensors.
 
     The single place where eps/v/x conversions live (DESIGN section 2).
     Introduced in notebook 01.
@@ -126,7 +126,7 @@ def pred_to_x_eps(out, z, alpha, sigma, prediction_type: str):
 
 
 def x_eps_to_pred(x, eps, alpha, sigma, prediction_type: str):
-    """Inverse of :func:`pred_to_x_eps`: express (x, eps) as eps, v = alpha eps - sigma x,
+    """(C2) inverted: the inverse of :func:`pred_to_x_eps`: express (x, eps) as eps, v = alpha eps - sigma x,
     or x. Introduced in notebook 01."""
     check_prediction_type(prediction_type)
     if prediction_type == "epsilon":
@@ -137,7 +137,7 @@ def x_eps_to_pred(x, eps, alpha, sigma, prediction_type: str):
 
 
 def ddim_step(x_hat, eps_hat, alpha_next, sigma_next):
-    """Eq. (2), the deterministic DDIM step (eta = 0): z_s = alpha_s x_hat + sigma_s eps_hat.
+    """(C3), the deterministic DDIM step (eta = 0): z_s = alpha_s x_hat + sigma_s eps_hat.
 
     Given the predictions at the current point, this is the exact update of the
     probability-flow ODE under the DDIM discretisation. Introduced in notebook 01;
@@ -151,7 +151,7 @@ KAPPA = 10.0
 
 
 def c_skip(t, sigma_data: float = SIGMA_DATA, kappa: float = KAPPA):
-    """Eq. (5) boundary scaling: c_skip(t) = sigma_data^2 / ((kappa t)^2 + sigma_data^2).
+    """(C4) boundary scaling: c_skip(t) = sigma_data^2 / ((kappa t)^2 + sigma_data^2).
 
     ``t`` is the integer timestep (DESIGN section 2), so c_skip(0) = 1 and f(z, 0) = z.
     Introduced in notebook 03.
@@ -161,7 +161,7 @@ def c_skip(t, sigma_data: float = SIGMA_DATA, kappa: float = KAPPA):
 
 
 def c_out(t, sigma_data: float = SIGMA_DATA, kappa: float = KAPPA):
-    """Eq. (5) boundary scaling: c_out(t) = kappa t / sqrt((kappa t)^2 + sigma_data^2).
+    """(C4) boundary scaling: c_out(t) = kappa t / sqrt((kappa t)^2 + sigma_data^2).
 
     c_out(0) = 0, so the consistency function is the identity at t = 0.
     Introduced in notebook 03.
@@ -171,7 +171,7 @@ def c_out(t, sigma_data: float = SIGMA_DATA, kappa: float = KAPPA):
 
 
 def consistency_fn(z, x_hat, t):
-    """Eq. (5): f(z_t, t) = c_skip(t) z_t + c_out(t) x_hat(z_t, t). Introduced in notebook 03."""
+    """(C4): f(z_t, t) = c_skip(t) z_t + c_out(t) x_hat(z_t, t). Introduced in notebook 03."""
     t = torch.as_tensor(t)
     shape = (-1,) + (1,) * (z.dim() - 1)
     cs = c_skip(t).reshape(shape).to(z.device, z.dtype) if t.dim() else c_skip(t).to(z.device, z.dtype)
@@ -180,7 +180,7 @@ def consistency_fn(z, x_hat, t):
 
 
 def distillation_grid(num_train_timesteps: int = 1000, n_grid: int = 50):
-    """The N-point distillation grid of DESIGN section 2: t_n = n * Delta, Delta = T / N.
+    """(C5) the N-point distillation grid of DESIGN section 2: t_n = n * Delta, Delta = T / N.
 
     Returns the integer timesteps [0, Delta, ..., (N-1) Delta]. Introduced in notebook 05.
     """
@@ -192,7 +192,7 @@ def distillation_grid(num_train_timesteps: int = 1000, n_grid: int = 50):
 
 def codi_sampling_timesteps(num_steps: int, num_train_timesteps: int = 1000,
                             n_grid: int = 50):
-    """Timesteps of the K-step CoDi sampler (DESIGN section 2): the grid
+    """(C8) timesteps of the K-step CoDi sampler (DESIGN section 2): the grid
     {(N-1)Delta, ..., Delta} taken every ceil(N/K)-th point.
 
     N = 50: K = 1 -> [980]; K = 4 -> [980, 720, 460, 200]. Introduced in notebook 05.

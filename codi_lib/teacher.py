@@ -30,17 +30,20 @@ class Denoiser(torch.nn.Module):
         return unet_forward(self.unet, z, t)
 
 
-def denoising_loss(schedule: NoiseSchedule):
-    """The ordinary diffusion objective ||net(z_t, t) - target||^2 with z_t from Eq. (1)
+def denoising_loss(schedule: NoiseSchedule, task=None):
+    """The ordinary diffusion objective ||net(z_t, t[, c]) - target||^2 with z_t from (C1)
     and target eps, v or x per the schedule (Ho et al. 2020; the paper's Sec. 3 teacher
-    objective). Returns a ``loss_fn`` for :func:`train_loop`. Introduced in notebook 01."""
+    objective). With a ``task`` the network also gets the condition c = task(x): this is
+    the ``controlnet`` mode. Returns a ``loss_fn`` for :func:`train_loop`.
+    Introduced in notebook 01."""
 
     def loss_fn(model, ema_model, x, gen, step):
         b = x.shape[0]
+        cond = task.degrade(x, gen).to(x.device) if task is not None else None
         t = torch.randint(0, schedule.T, (b,), generator=gen).to(x.device)
         eps = torch.randn(x.shape, generator=gen).to(x.device)
         z = schedule.add_noise(x, eps, t)
-        out = model(z, t)
+        out = model(z, t, cond)
         target = schedule.target(x, eps, t)
         return torch.mean((out.float() - target) ** 2), {}
 

@@ -72,8 +72,8 @@ def get_batch(images_u8: torch.Tensor, idx: torch.Tensor, hflip: bool,
 
 @torch.no_grad()
 def ema_update(ema_model: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    """The paper's EMA update theta_ema <- mu theta_ema + (1 - mu) theta (CoDi Alg. 1,
-    last line; mu = ``decay``) over trainable parameters; buffers are copied.
+    """(C9), the paper's EMA update theta_ema <- mu theta_ema + (1 - mu) theta (paper Sec. 4;
+    mu = ``decay``) over trainable parameters; buffers are copied.
 
     The EMA copy is a whole module because CoDi evaluates it as the consistency target.
     Introduced in notebook 02 (teacher EMA) and notebook 05 (target network)."""
@@ -117,8 +117,8 @@ def train_loop(config, model: torch.nn.Module, images_u8: torch.Tensor,
     """Train ``model`` (a module whose forward is the denoiser) on ``images_u8``.
 
     ``loss_fn(model, ema_model, x, gen, step) -> (loss, logs)`` defines the mode: the
-    ordinary denoising loss (Eq. 1 objective) or the conditional consistency loss
-    (Eq. 6-7). Only parameters with ``requires_grad`` are optimised. ``stop_after``
+    ordinary denoising loss ((C1) objective) or the conditional consistency loss
+    ((C6)-(C7)). Only parameters with ``requires_grad`` are optimised. ``stop_after``
     stops the process after that many steps *of this call* (used to test resume).
     Introduced in notebook 02.
     """

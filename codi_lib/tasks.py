@@ -1,0 +1,126 @@
+"""Conditional tasks: each turns clean images into the condition the model sees.
+
+A task is one :class:`Task` entry in :data:`TASKS`; adding a task is one new entry.
+Randomness (inpainting masks) comes from a ``torch.Generator`` so the test split's
+conditions are fixed by :func:`test_conditions`' seed and every method sees identical
+inputs. Introduced in ``notebooks/04_adding_a_condition.ipynb``. No paper equation: these
+are the paper's Sec. 5 tasks (super-resolution, inpainting, structure-to-image).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+TEST_SEED = 20240617  # fixed seed of the test-split conditions
+
+
+@dataclass(frozen=True)
+class Task:
+    """One conditional task: ``degrade(x, gen) -> cond`` and a way to show ``cond``."""
+    name: str
+    title: str
+    cond_channels: int
+    degrade: Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+    show: Callable[[torch.Tensor], torch.Tensor]
+
+
+def super_resolution_4x(x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+    """4x super-resolution condition: 32 -> 8 (area average) -> 32 (bicubic), in [-1, 1].
+    Introduced in notebook 04."""
+    h, w = x.shape[-2:]
+    low = F.avg_pool2d(x, 4)
+    return F.interpolate(low, size=(h, w), mode="bicubic", align_corners=False).clamp(-1, 1)
+
+
+def box_mask(b: int, h: int, w: int, gen: torch.Generator) -> torch.Tensor:
+    """Random rectangles covering roughly 20-50% of the image; 1 = missing."""
+    m = torch.zeros(b, 1, h, w)
+    for i in range(b):
+        bh = int(torch.randint(h * 2 // 5, h * 3 // 4 + 1, (1,), generator=gen))
+        bw = int(torch.randint(w * 2 // 5, w * 3 // 4 + 1, (1,), generator=gen))
+        y = int(torch.randint(0, h - bh + 1, (1,), generator=gen))
+        x = int(torch.randint(0, w - bw + 1, (1,), generator=gen))
+        m[i, :, y:y + bh, x:x + bw] = 1
+    return m
+
+
+def free_form_mask(b: int, h: int, w: int, gen: torch.Generator) -> torch.Tensor:
+    """Random thick brush strokes (2-4 strokes of 2-5 segments); 1 = missing."""
+    yy, xx = torch.meshgrid(torch.arange(h).float(), torch.arange(w).float(), indexing="ij")
+    m = torch.zeros(b, 1, h, w)
+    for i in range(b):
+        for _ in range(int(torch.randint(2, 5, (1,), generator=gen))):
+            p = torch.rand(2, generator=gen) * torch.tensor([h, w])
+            width = 1.0 + 1.5 * float(torch.rand(1, generator=gen))
+            for _ in range(int(torch.randint(2, 6, (1,), generator=gen))):
+                ang = float(torch.rand(1, generator=gen)) * 2 * math.pi
+                length = (0.15 + 0.3 * float(torch.rand(1, generator=gen))) * h
+                q = (p + length * torch.tensor([math.sin(ang), math.cos(ang)])).clamp(0, h - 1)
+                d = q - p
+                tt = (((yy - p[0]) * d[0] + (xx - p[1]) * d[1]) / d.pow(2).sum().clamp_min(1e-6)).clamp(0, 1)
+                dist = ((yy - p[0] - tt * d[0]) ** 2 + (xx - p[1] - tt * d[1]) ** 2).sqrt()
+                m[i, 0][dist <= width] = 1
+                p = q
+    return m
+
+
+def inpainting(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Inpainting condition: the image with a free-form or box hole (filled with 0, mid
+    grey) plus the mask as a 4th channel (+1 = missing, -1 = known). Each image gets
+    a box or a free-form mask with probability 1/2. Introduced in notebook 04."""
+    b, _, h, w = x.shape
+    use_box = torch.rand(b, generator=gen) < 0.5
+    mask = torch.where(use_box.view(b, 1, 1, 1), box_mask(b, h, w, gen), free_form_mask(b, h, w, gen))
+    mask = mask.to(x.device, x.dtype)
+    return torch.cat([x * (1 - mask), mask * 2 - 1], dim=1)
+
+
+def canny_edges(x: torch.Tensor, gen: torch.Generator | None = None, sigma: float = 1.0) -> torch.Tensor:
+    """Canny-edge condition (scikit-image's ``canny`` on the luminance, sigma = 1), one
+    channel in {-1, +1}. Deterministic. Introduced in notebook 04."""
+    from skimage.feature import canny
+    gray = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).detach().float().cpu().numpy()
+    edges = np.stack([canny((g + 1) / 2, sigma=sigma) for g in gray]).astype(np.float32)
+    return torch.from_numpy(edges * 2 - 1)[:, None].to(x.device, x.dtype)
+
+
+def _show_rgb(c):
+    return c[:, :3].clamp(-1, 1)
+
+
+def _show_gray(c):
+    return c[:, :1].expand(-1, 3, -1, -1)
+
+
+def _show_inpaint(c):
+    img, mask = c[:, :3], (c[:, 3:4] + 1) / 2
+    return img * (1 - mask) + mask * torch.tensor([0.6, -0.6, 0.6]).view(1, 3, 1, 1).to(c)
+
+
+TASKS: dict[str, Task] = {
+    "sr4": Task("sr4", "4x super-resolution", 3, super_resolution_4x, _show_rgb),
+    "inpaint": Task("inpaint", "inpainting (free-form and box masks)", 4, inpainting, _show_inpaint),
+    "canny": Task("canny", "Canny edges to image", 1, canny_edges, _show_gray),
+}
+
+
+def get_task(name: str) -> Task:
+    """Look a task up by name; an unknown name is an error that lists the known ones."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; known tasks: {sorted(TASKS)}")
+    return TASKS[name]
+
+
+def test_conditions(task: Task | str, x: torch.Tensor, seed: int = TEST_SEED) -> torch.Tensor:
+    """The fixed conditions of a test set: every method is measured on these exact
+    inputs. Introduced in notebook 04."""
+    task = get_task(task) if isinstance(task, str) else task
+    return task.degrade(x, torch.Generator().manual_seed(seed))
+
+
+test_conditions.__test__ = False  # not a pytest test

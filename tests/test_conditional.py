@@ -1,0 +1,126 @@
+"""Tasks, the zero-initialised ControlNet branch, the CoDi loss parts and the four modes."""
+import pytest
+import torch
+
+from codi_lib.codi_train import ConditionalConfig, export_conditional, load_conditional, train_conditional
+from codi_lib.conditional import build_conditional
+from codi_lib.losses import (CoDiLossConfig, codi_loss, consistency_term, draw_grid_steps,
+                             guidance_term, ode_step)
+from codi_lib.sampling import sample_codi, sample_conditional
+from codi_lib.schedule import NoiseSchedule
+from codi_lib.tasks import TASKS, get_task, test_conditions
+from codi_lib.teacher import load_teacher
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_tasks_are_fixed_on_the_test_split(name):
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    task = get_task(name)
+    c1, c2 = test_conditions(task, x), test_conditions(task, x)
+    assert c1.shape == (4, task.cond_channels, 32, 32) and torch.equal(c1, c2)
+    assert c1.min() >= -1 and c1.max() <= 1
+    assert task.show(c1).shape == (4, 3, 32, 32)
+    with pytest.raises(ValueError, match="known tasks"):
+        get_task("deblur")
+
+
+def test_super_resolution_keeps_only_low_frequencies():
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    c = test_conditions("sr4", x)
+    lo = torch.nn.functional.avg_pool2d
+    assert torch.allclose(lo(c, 4), lo(x, 4), atol=0.15)
+    assert (c - x).abs().mean() > 0.1
+
+
+def test_inpainting_condition_carries_the_mask():
+    x = torch.rand(8, 3, 32, 32) * 2 - 1
+    c = test_conditions("inpaint", x)
+    mask = (c[:, 3:] + 1) / 2
+    assert set(mask.unique().tolist()) <= {0.0, 1.0}
+    assert torch.all(mask.mean((1, 2, 3)) > 0.02)
+    assert torch.equal(c[:, :3] * (1 - mask), x * (1 - mask))
+    assert torch.all(c[:, :3][mask.expand(-1, 3, -1, -1) == 1] == 0)
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_zero_init_branch_equals_teacher(tiny_teacher_dir, name):
+    teacher, cfg = load_teacher(tiny_teacher_dir)
+    task = get_task(name)
+    model = build_conditional(teacher.unet, task.cond_channels)
+    g = torch.Generator().manual_seed(3)
+    z = torch.randn(3, 3, 16, 16, generator=g)
+    t = torch.tensor([5, 500, 999])
+    for _ in range(2):  # two random conditions, unrelated to z
+        cond = torch.randn(3, task.cond_channels, 16, 16, generator=g)
+        with torch.no_grad():
+            assert torch.equal(model(z, t, cond), teacher(z, t))
+
+
+def test_grid_steps_batch_and_per_sample():
+    g = torch.Generator().manual_seed(0)
+    t, s = draw_grid_steps(64, 50, 1000, per_sample=False, gen=g)
+    assert t.unique().numel() == 1 and torch.all(t - s == 20) and 20 <= t[0] <= 980
+    t, s = draw_grid_steps(256, 50, 1000, per_sample=True, gen=g)
+    assert t.unique().numel() > 10 and t.min() >= 20 and t.max() <= 980
+
+
+def test_ode_step_with_exact_denoiser_stays_on_the_trajectory():
+    schedule = NoiseSchedule()
+    x = torch.rand(2, 3, 4, 4) * 2 - 1
+    eps = torch.randn(2, 3, 4, 4)
+    t, s = torch.tensor([600, 600]), torch.tensor([580, 580])
+
+    def exact(z, tt, cond):  # v of the one-point distribution at x
+        a, sg = schedule.alpha_sigma(tt, z.dim())
+        return a * ((z - a * x) / sg) - sg * x
+    z_s = ode_step(exact, schedule.add_noise(x, eps, t), t, s, None, schedule)
+    assert torch.allclose(z_s, schedule.add_noise(x, eps, s), atol=1e-5)
+
+
+def test_loss_terms():
+    f, g, x = torch.ones(2, 3), torch.zeros(2, 3), torch.full((2, 3), 3.0)
+    assert consistency_term(f, g).item() == 1.0
+    assert guidance_term(f, x).item() == 4.0
+    with pytest.raises(ValueError, match="ode_model"):
+        CoDiLossConfig(ode_model="ema")
+
+
+@pytest.mark.parametrize("opts", [dict(), dict(ode_model="teacher", per_sample_n=True, space="eps"),
+                                  dict(lambda_cg=0.0), dict(lambda_cons=0.0)])
+def test_codi_loss_has_gradients_only_where_trained(tiny_teacher_dir, opts):
+    teacher, cfg = load_teacher(tiny_teacher_dir)
+    schedule = NoiseSchedule(cfg.schedule)
+    model = build_conditional(teacher.unet, 3)
+    model.unet.requires_grad_(False)
+    ema = build_conditional(teacher.unet, 3).requires_grad_(False)
+    lcfg = CoDiLossConfig(**opts)
+    loss_fn = codi_loss(schedule, lcfg, get_task("sr4"), teacher)
+    x = torch.rand(4, 3, 16, 16) * 2 - 1
+    loss, logs = loss_fn(model, ema, x, torch.Generator().manual_seed(0), 0)
+    loss.backward()
+    assert torch.isfinite(loss) and set(logs) == {"l_cons", "l_cg"}
+    assert all(p.grad is None for p in model.unet.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.controlnet.parameters())
+
+
+@pytest.mark.parametrize("mode", ["controlnet", "pe-codi", "codi"])
+def test_each_mode_trains_exports_and_samples(tmp_path, tiny_teacher_dir, mode):
+    cfg = ConditionalConfig(mode=mode, task="inpaint", teacher=str(tiny_teacher_dir))
+    t = cfg.train
+    t.max_steps, t.batch_size, t.sample_every, t.ckpt_every, t.log_every = 2, 4, 0, 2, 1
+    imgs = torch.randint(0, 256, (8, 3, 16, 16), dtype=torch.uint8)
+    res = train_conditional(cfg, tmp_path / mode, images=imgs, progress=False)
+    assert res.step == 2
+    dest = export_conditional(tmp_path / mode, tmp_path / f"{mode}-export")
+    assert (dest / "unet.safetensors").exists() == (mode == "codi")
+    model, _ = load_conditional(dest)
+    cond = test_conditions("inpaint", torch.rand(2, 3, 16, 16) * 2 - 1)
+    x, nfe = sample_codi(model, cond, NoiseSchedule(cfg.schedule), 4, return_nfe=True)
+    assert x.shape == (2, 3, 16, 16) and nfe == 4
+    x, nfe = sample_conditional(model, cond, cfg.schedule, 3, "dpmsolver++", return_nfe=True)
+    assert nfe == 3 and torch.isfinite(x).all()
+    if mode == "controlnet":  # the CM-II baseline starts from this model
+        cm = ConditionalConfig(mode="cm-two-stage", task="inpaint", teacher=str(tiny_teacher_dir),
+                               init_from=str(dest))
+        cm.train.max_steps, cm.train.batch_size, cm.train.sample_every = 1, 4, 0
+        assert train_conditional(cm, tmp_path / "cm", images=imgs, progress=False).step == 1

@@ -1,0 +1,121 @@
+"""Model factory, config round-trip, checkpoints, exact resume, NaN detection, CLI."""
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from codi_lib.checkpoint import latest_checkpoint, list_checkpoints
+from codi_lib.config import TeacherConfig, apply_overrides, load_config, save_config
+from codi_lib.models import UNetConfig, build_unet, count_parameters
+from codi_lib.teacher import export_teacher, load_teacher, train_teacher
+from codi_lib.train_loop import TrainingDiverged, batch_indices
+
+
+def test_default_teacher_is_a_unet2dcondition_of_the_measured_size():
+    from diffusers import ControlNetModel, UNet2DConditionModel
+    unet = build_unet(UNetConfig())
+    assert isinstance(unet, UNet2DConditionModel)
+    assert 2.5e6 < count_parameters(unet) < 4e6
+    # the conditional path of later lessons builds on exactly this class
+    cn = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16,))
+    assert cn.config.block_out_channels == unet.config.block_out_channels
+
+
+def test_config_round_trip(tmp_path, tiny_cfg):
+    save_config(tiny_cfg, tmp_path / "c.json")
+    back = load_config(tmp_path / "c.json")
+    assert back == tiny_cfg and isinstance(back.unet.block_out_channels, tuple)
+    d = json.loads((tmp_path / "c.json").read_text())
+    d["train"]["max_stepz"] = 3
+    (tmp_path / "bad.json").write_text(json.dumps(d))
+    with pytest.raises(ValueError, match=r"bad\.json.*max_stepz"):
+        load_config(tmp_path / "bad.json")
+    with pytest.raises(FileNotFoundError, match="nope.json"):
+        load_config(tmp_path / "nope.json")
+
+
+def test_overrides():
+    cfg = apply_overrides(TeacherConfig(), ["train.max_steps=12", "unet.block_out_channels=[32,32]"])
+    assert cfg.train.max_steps == 12 and cfg.unet.block_out_channels == (32, 32)
+    with pytest.raises(ValueError, match="train.nope"):
+        apply_overrides(TeacherConfig(), ["train.nope=1"])
+
+
+def test_batches_cover_each_epoch_once():
+    seen = torch.cat([batch_indices(10, 5, s, seed=3) for s in range(2)])
+    assert sorted(seen.tolist()) == list(range(10))
+
+
+def test_exact_resume_matches_uninterrupted_run(tmp_path, tiny_cfg, tiny_images):
+    full = train_teacher(tiny_cfg, tmp_path / "a", images=tiny_images, progress=False)
+    assert full.step == 6
+    part = train_teacher(tiny_cfg, tmp_path / "b", images=tiny_images, progress=False, stop_after=4)
+    assert part.step == 4 and latest_checkpoint(tmp_path / "b").name == "ckpt-0000004"
+    resumed = train_teacher(tiny_cfg, tmp_path / "b", images=tiny_images, progress=False)
+    assert resumed.step == 6
+    for name in ["model", "ema", "optimizer"]:
+        a = load_file(str(tmp_path / "a" / "ckpt-0000006" / f"{name}.safetensors"))
+        b = load_file(str(tmp_path / "b" / "ckpt-0000006" / f"{name}.safetensors"))
+        assert a.keys() == b.keys()
+        for k in a:
+            assert torch.equal(a[k], b[k]), (name, k)
+    # old checkpoints are pruned; the log has one line per step
+    assert len(list_checkpoints(tmp_path / "b")) == 2
+    log = (tmp_path / "b" / "log.jsonl").read_text().splitlines()
+    assert [json.loads(l)["step"] for l in log] == [1, 2, 3, 4, 5, 6]
+
+
+def test_resume_refuses_a_different_config(tmp_path, tiny_cfg, tiny_images):
+    train_teacher(tiny_cfg, tmp_path / "a", images=tiny_images, progress=False, stop_after=3)
+    tiny_cfg.train.lr = 1e-3
+    with pytest.raises(ValueError, match="train.lr"):
+        train_teacher(tiny_cfg, tmp_path / "a", images=tiny_images, progress=False)
+
+
+def test_nan_is_detected_and_last_checkpoint_kept(tmp_path, tiny_cfg, tiny_images):
+    from codi_lib.models import build_unet
+    from codi_lib.schedule import NoiseSchedule
+    from codi_lib.teacher import Denoiser, denoising_loss
+    from codi_lib.train_loop import train_loop
+    base = denoising_loss(NoiseSchedule(tiny_cfg.schedule))
+
+    def poisoned(model, ema, x, gen, step):  # the loss turns NaN at step 4
+        loss, logs = base(model, ema, x, gen, step)
+        return (loss * float("nan") if step >= 4 else loss), logs
+
+    model = Denoiser(build_unet(tiny_cfg.unet))
+    with pytest.raises(TrainingDiverged, match="diverged at step 4"):
+        train_loop(tiny_cfg, model, tiny_images, poisoned, tmp_path / "a", progress=False)
+    ckpt = latest_checkpoint(tmp_path / "a")
+    assert ckpt.name == "ckpt-0000003"
+    sd = load_file(str(ckpt / "model.safetensors"))
+    assert all(torch.isfinite(v).all() for v in sd.values())
+
+
+def test_export_and_load_without_pickle(tmp_path, tiny_cfg, tiny_images):
+    train_teacher(tiny_cfg, tmp_path / "run", images=tiny_images, progress=False)
+    dest = export_teacher(tmp_path / "run", tmp_path / "teacher")
+    assert sorted(p.name for p in dest.iterdir()) == ["config.json", "record.json", "unet.safetensors"]
+    model, cfg = load_teacher(dest)
+    ema = load_file(str(tmp_path / "run" / "ckpt-0000006" / "ema.safetensors"))
+    assert torch.equal(model.unet.conv_in.weight, ema["unet.conv_in.weight"])
+    assert json.loads((dest / "record.json").read_text())["steps"] == 6
+    with pytest.raises(FileNotFoundError, match="codi train-teacher"):
+        load_teacher(tmp_path / "missing")
+
+
+def test_cli_train_export_sample(tmp_path, tiny_cfg, monkeypatch):
+    from PIL import Image
+
+    from codi_lib.cli import main
+    monkeypatch.setattr("codi_lib.teacher.load_training_images",
+                        lambda cfg: torch.randint(0, 256, (16, 3, 16, 16), dtype=torch.uint8))
+    save_config(tiny_cfg, tmp_path / "tiny.json")
+    assert main(["train-teacher", "--config", str(tmp_path / "tiny.json"), "--out",
+                 str(tmp_path / "run"), "--set", "train.max_steps=2", "--no-progress"]) == 0
+    assert main(["export-teacher", str(tmp_path / "run"), str(tmp_path / "t")]) == 0
+    assert main(["sample", "--teacher", str(tmp_path / "t"), "--steps", "3", "-n", "4",
+                 "--out", str(tmp_path / "g.png")]) == 0
+    im = Image.open(tmp_path / "g.png")
+    assert im.size[0] >= 2 * 16 and im.mode == "RGB"
