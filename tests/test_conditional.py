@@ -124,3 +124,25 @@ def test_each_mode_trains_exports_and_samples(tmp_path, tiny_teacher_dir, mode):
                                init_from=str(dest))
         cm.train.max_steps, cm.train.batch_size, cm.train.sample_every = 1, 4, 0
         assert train_conditional(cm, tmp_path / "cm", images=imgs, progress=False).step == 1
+
+
+def test_bench_has_every_row_and_flags_missing_models(tmp_path, tiny_teacher_dir):
+    from codi_lib.bench import METHODS, run_benchmark
+    imgs = torch.randint(0, 256, (8, 3, 16, 16), dtype=torch.uint8)
+    for mode in ["controlnet", "codi"]:
+        cfg = ConditionalConfig(mode=mode, task="sr4", teacher=str(tiny_teacher_dir))
+        cfg.train.max_steps, cfg.train.batch_size, cfg.train.sample_every = 1, 4, 0
+        train_conditional(cfg, tmp_path / "runs" / mode, images=imgs, progress=False)
+        export_conditional(tmp_path / "runs" / mode, tmp_path / "students" / "sr4" / mode)
+    from test_metrics import LevelsTo64  # a cheap 64-feature stand-in: FID's own tests cover Inception
+    res = run_benchmark(tmp_path / "bench", ["sr4"], n_images=4, batch_size=4,
+                        students_dir=tmp_path / "students", progress=False, extractor=LevelsTo64())
+    rows = res["rows"]
+    assert [r["method"] for r in rows] == [m.label for m in METHODS]
+    measured = {r["method"]: r for r in rows if "lpips" in r}
+    assert set(r["model"] for r in measured.values()) == {"controlnet", "codi"}
+    assert measured["ControlNet teacher, DDIM-50"]["nfe"] == 50
+    assert measured["CoDi, 4"]["nfe"] == 4 and measured["CoDi, 8"]["nfe"] == 7
+    assert all("missing" in r for r in rows if r["model"] not in ("controlnet", "codi"))
+    md = (tmp_path / "bench" / "bench.md").read_text()
+    assert "CoDi, 1" in md and "no trained model" in md
