@@ -13,4 +13,4 @@ course: setup
 	.venv/bin/jupyter lab notebooks/00_welcome.ipynb
 
 test: setup
-	.venv/bin/python -m pytest -q
+	CODI_FAST=1 .venv/bin/python -m pytest -q tests --nbval-lax notebooks
