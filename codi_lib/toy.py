@@ -298,13 +298,14 @@ class ToyStudent(nn.Module):
     notebooks/03_distillation.ipynb."""
 
     def __init__(self, width: int = 128, depth: int = 3, t_dim: int = 32, head: str = "x",
-                 schedule: NoiseSchedule | None = None):
+                 schedule: NoiseSchedule | None = None, z_octaves: int = 0):
         super().__init__()
         if head not in ("x", "v"):
             raise ValueError(f"head={head!r}: use 'x' or 'v'")
         self.schedule = schedule or _default_schedule()
         self.t_dim, self.T, self.head = t_dim, self.schedule.T, head
-        layers, d_in = [], 2 + t_dim + 1
+        self.z_octaves = z_octaves
+        layers, d_in = [], 2 + 4 * z_octaves + t_dim + 1
         for _ in range(depth):
             layers += [nn.Linear(d_in, width), nn.SiLU()]
             d_in = width
@@ -316,7 +317,11 @@ class ToyStudent(nn.Module):
         if t.dim() == 0:
             t = t.expand(z.shape[0])
         c = cond.reshape(z.shape[0], -1)[:, :1].to(z) if cond is not None else z.new_zeros(z.shape[0], 1)
-        h = torch.cat([z, timestep_embedding(t, self.t_dim, self.T).to(z), c], dim=1)
+        feats = [z]
+        if self.z_octaves:
+            arg = (z[:, :, None] * (math.pi * 2.0 ** torch.arange(self.z_octaves, device=z.device))).flatten(1)
+            feats += [torch.sin(arg), torch.cos(arg)]
+        h = torch.cat(feats + [timestep_embedding(t, self.t_dim, self.T).to(z), c], dim=1)
         out = self.net(h)
         if self.head == "v":
             return out
@@ -336,7 +341,8 @@ class ToyRun(NamedTuple):
 def train_toy_student(loss_cfg: CoDiLossConfig | None = None, steps: int = 2000, batch: int = 256,
                       lr: float = 2e-3, seed: int = 0, ode_model: nn.Module | None = None,
                       ema_decay: float = 0.95, width: int = 128, depth: int = 3, head: str = "x",
-                      schedule: NoiseSchedule | None = None, log_every: int = 50) -> ToyRun:
+                      schedule: NoiseSchedule | None = None, log_every: int = 50,
+                      z_octaves: int = 0) -> ToyRun:
     """Distil the toy with the unchanged CoDi loss: (C5) grid steps, (C3) one ODE step of
     the ODE model, (C4) consistency outputs, (C6) consistency term, (C7) guidance term,
     (C9) EMA target, all through :func:`codi_lib.losses.codi_loss` with ``TOY_TASK``.
@@ -365,7 +371,7 @@ def train_toy_student(loss_cfg: CoDiLossConfig | None = None, steps: int = 2000,
     if loss_cfg.ode_model != "student" and ode_model is None:
         ode_model = ExactDenoiser(schedule)
     torch.manual_seed(seed)
-    student = ToyStudent(width, depth, head=head, schedule=schedule)
+    student = ToyStudent(width, depth, head=head, schedule=schedule, z_octaves=z_octaves)
     ema = copy.deepcopy(student).requires_grad_(False).eval()
     opt = torch.optim.AdamW(student.parameters(), lr=lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(

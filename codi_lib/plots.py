@@ -1,0 +1,306 @@
+"""Figure helpers for the notebooks (matplotlib), so lessons stay one line per figure.
+
+Images are float tensors (B, 3, H, W) in [-1, 1] (or uint8 (B, H, W, 3)), drawn with
+nearest-neighbour interpolation so 32x32 pixels stay visible. Every helper draws and
+shows its figure (``show=True``, returning None so Jupyter does not draw it twice) or,
+with ``show=False``, returns the matplotlib Figure for you to change or save.
+No paper equation: the quantities plotted are computed by the library ((C1)-(C8)).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+
+def _plt():
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _finish(fig, show: bool):
+    if show:
+        _plt().show()
+        return None
+    return fig
+
+
+def to_numpy_images(images) -> np.ndarray:
+    """Float (B, 3, H, W) in [-1, 1], a single (3, H, W) image, or uint8 (B, H, W, 3) ->
+    uint8 (B, H, W, 3). One-channel images are repeated to RGB. Introduced in
+    notebooks/00_welcome.ipynb."""
+    if isinstance(images, np.ndarray) and images.dtype == np.uint8:
+        return images[None] if images.ndim == 3 else images
+    x = torch.as_tensor(images).detach().to("cpu", torch.float32)
+    if x.ndim == 3:
+        x = x[None]
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    x = x[:, :3]
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def show_images(images, titles: Sequence[str] | None = None, ncols: int = 8,
+                suptitle: str | None = None, size: float = 1.3, show: bool = True):
+    """A grid of images with an optional title under each one. Introduced in
+    notebooks/00_welcome.ipynb."""
+    plt = _plt()
+    imgs = to_numpy_images(images)
+    n = len(imgs)
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3 * bool(suptitle)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(imgs[i], interpolation="nearest")
+            if titles is not None and i < len(titles):
+                ax.set_title(str(titles[i]), fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    return _finish(fig, show)
+
+
+def image_rows(rows: Sequence, row_titles: Sequence[str] | None = None,
+               col_titles: Sequence[str] | None = None, suptitle: str | None = None,
+               size: float = 1.2, show: bool = True):
+    """Several rows of images (each row a batch), one label per row on the left and one
+    per column on top: e.g. condition / teacher / student / ground truth, or one image at
+    several timesteps. Introduced in notebooks/00_welcome.ipynb."""
+    plt = _plt()
+    rows = [to_numpy_images(r) for r in rows]
+    nrows, ncols = len(rows), max(len(r) for r in rows)
+    label_w = 1.6 if row_titles else 0.0
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False,
+                             figsize=(size * ncols + label_w, size * nrows + 0.3 * bool(suptitle)))
+    for i, r in enumerate(rows):
+        for j in range(ncols):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for sp in ax.spines.values():
+                sp.set_visible(False)
+            ax.grid(False)
+            if j < len(r):
+                ax.imshow(r[j], interpolation="nearest")
+            if j == 0 and row_titles:
+                ax.set_ylabel(row_titles[i], rotation=0, ha="right", va="center", fontsize=9)
+            if i == 0 and col_titles and j < len(col_titles):
+                ax.set_title(str(col_titles[j]), fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle)
+    return _finish(fig, show)
+
+
+def show_png(paths: Sequence, titles: Sequence[str] | None = None, size: float = 3.2,
+             show: bool = True):
+    """PNG files side by side (e.g. the ``samples/step-*.png`` grids a training run
+    writes), each with its title (default: the file name). Introduced in
+    notebooks/02_teacher.ipynb."""
+    from PIL import Image
+    plt = _plt()
+    paths = [Path(p) for p in paths]
+    fig, axes = plt.subplots(1, max(1, len(paths)), figsize=(size * max(1, len(paths)), size),
+                             squeeze=False)
+    for i, (ax, p) in enumerate(zip(axes.flat, paths)):
+        with Image.open(p) as im:
+            ax.imshow(np.asarray(im.convert("RGB")), interpolation="nearest")
+        ax.set_title(titles[i] if titles else p.stem, fontsize=9)
+        ax.axis("off")
+    return _finish(fig, show)
+
+
+def plot_schedule(schedule, ts: Sequence[int] | None = None, show: bool = True):
+    """The noise schedule of (C1): alpha_t and sigma_t against t (left, with
+    alpha^2 + sigma^2 = 1) and the log signal-to-noise ratio log(alpha_t^2 / sigma_t^2)
+    (right); ``ts`` marks some timesteps. Introduced in notebooks/01_diffusion_basics.ipynb."""
+    plt = _plt()
+    t = np.arange(schedule.T)
+    a, s = schedule.alpha.numpy(), schedule.sigma.numpy()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
+    ax1.plot(t, a, label=r"$\alpha_t$ (signal)")
+    ax1.plot(t, s, label=r"$\sigma_t$ (noise)")
+    ax1.set_xlabel("timestep t")
+    ax1.set_title(r"$z_t = \alpha_t x + \sigma_t \epsilon$")
+    ax1.legend()
+    ax2.plot(t, np.log(a ** 2 / s ** 2), color="C2")
+    ax2.set_xlabel("timestep t")
+    ax2.set_title(r"log SNR = $\log(\alpha_t^2/\sigma_t^2)$")
+    for tt in ts or []:
+        ax1.axvline(tt, color="gray", lw=0.7, ls=":")
+        ax2.axvline(tt, color="gray", lw=0.7, ls=":")
+    return _finish(fig, show)
+
+
+def plot_curves(x, curves: dict, xlabel: str = "", ylabel: str = "", title: str | None = None,
+                logy: bool = False, markers: bool = False, show: bool = True):
+    """Several named curves over the same x (``curves = {label: y}``). Introduced in
+    notebooks/01_diffusion_basics.ipynb."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for label, y in curves.items():
+        ax.plot(x, np.asarray(y, dtype=float), marker="o" if markers else None, ms=3, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    if len(curves) > 1:
+        ax.legend()
+    return _finish(fig, show)
+
+
+def plot_consistency_scalings(c_skip_fn, c_out_fn, t_max: int = 1000, zoom: int = 2,
+                              show: bool = True):
+    """c_skip(t) and c_out(t) of (C4) over all timesteps (left) and near t = 0 (right,
+    up to ``zoom``) where the boundary condition f(z, 0) = z lives. Takes the two
+    functions (the library's or yours). Introduced in notebooks/03_distillation.ipynb."""
+    plt = _plt()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
+    t_all = torch.arange(0, t_max, dtype=torch.float32)
+    t_zoom = torch.linspace(0, zoom, 201)
+    for ax, t in ((ax1, t_all), (ax2, t_zoom)):
+        ax.plot(t.numpy(), torch.as_tensor(c_skip_fn(t)).numpy(), label=r"$c_{skip}(t)$")
+        ax.plot(t.numpy(), torch.as_tensor(c_out_fn(t)).numpy(), label=r"$c_{out}(t)$")
+        ax.set_xlabel("timestep t")
+    ax1.set_title("over the whole schedule")
+    ax2.set_title(f"zoom on t in [0, {zoom}]: f(z, 0) = z")
+    ax1.legend()
+    return _finish(fig, show)
+
+
+def plot_loss(history, keys: Sequence[str] = ("loss",), smooth: int = 1, logy: bool = True,
+              title: str | None = None, show: bool = True):
+    """Loss curves from a training log (a list of dicts with ``step`` and the ``keys``,
+    e.g. :func:`codi_lib.course.read_log` or a run's ``history``); ``smooth`` > 1 adds a
+    moving average. Introduced in notebooks/02_teacher.ipynb."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    steps = np.array([r["step"] for r in history])
+    for i, k in enumerate(keys):
+        y = np.array([r.get(k, np.nan) for r in history], dtype=float)
+        ax.plot(steps, y, color=f"C{i}", alpha=0.35 if smooth > 1 else 1.0, label=k)
+        if smooth > 1 and len(y) >= smooth:
+            ys = np.convolve(y, np.ones(smooth) / smooth, mode="valid")
+            ax.plot(steps[smooth - 1:], ys, color=f"C{i}", label=f"{k} (mean of {smooth})")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("loss")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_title(title or "training loss")
+    ax.legend()
+    return _finish(fig, show)
+
+
+def plot_timings(seconds: dict, title: str = "wall time", unit: str = "s", show: bool = True):
+    """Horizontal bars of ``{label: seconds}`` with the value written on each bar.
+    Introduced in notebooks/01_diffusion_basics.ipynb."""
+    plt = _plt()
+    labels, vals = list(seconds), np.array(list(seconds.values()), dtype=float)
+    fig, ax = plt.subplots(figsize=(6, 0.45 * len(labels) + 0.9))
+    ax.barh(labels, vals, color="C0")
+    ax.invert_yaxis()
+    for i, v in enumerate(vals):
+        ax.text(v, i, f" {v:.2f} {unit}", va="center", fontsize=8)
+    ax.set_xlabel(unit)
+    ax.set_xlim(0, vals.max() * 1.25 if len(vals) else 1)
+    ax.set_title(title)
+    ax.grid(False)
+    return _finish(fig, show)
+
+
+# --------------------------------------------------------------------------- 2-D toy
+
+_GROUP_COLORS = {1.0: "C0", -1.0: "C3"}
+
+
+def _toy_axes(ax, lim: float = 1.2):
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.axvline(0, color="gray", lw=0.6)
+
+
+def plot_toy_data(data: np.ndarray, means: np.ndarray | None = None, noise: np.ndarray | None = None,
+                  show: bool = True):
+    """The 2-D toy: data samples coloured by their condition c = side of the y-axis (left)
+    and, if given, the noise z at t = 980 the samplers start from (right). Introduced in
+    notebooks/03_distillation.ipynb."""
+    plt = _plt()
+    ncols = 2 if noise is not None else 1
+    fig, axes = plt.subplots(1, ncols, figsize=(4.2 * ncols, 4), squeeze=False)
+    ax = axes[0, 0]
+    data = np.asarray(data)
+    col = np.where(data[:, 0] >= 0, "C0", "C3")
+    ax.scatter(data[:, 0], data[:, 1], s=3, c=col, alpha=0.5)
+    if means is not None:
+        ax.scatter(means[:, 0], means[:, 1], marker="x", c="k", s=30, label="mode centres")
+        ax.legend(loc="lower left", fontsize=8)
+    _toy_axes(ax)
+    ax.set_title("data x (blue: c = +1, red: c = -1)")
+    if noise is not None:
+        ax = axes[0, 1]
+        ax.scatter(noise[:, 0], noise[:, 1], s=3, c="gray", alpha=0.5)
+        ax.set_aspect("equal")
+        ax.set_title("noise z at t = 980")
+    return _finish(fig, show)
+
+
+def plot_toy_trajectories(paths, cond=None, means: np.ndarray | None = None, max_paths: int = 60,
+                          title: str = "probability-flow ODE paths", show: bool = True):
+    """ODE paths of the toy (``paths``: (n_points, n, 2), e.g. from
+    :func:`codi_lib.toy.ode_trajectory`), each from its start (dot) to its end (star),
+    coloured by condition. Introduced in notebooks/03_distillation.ipynb."""
+    plt = _plt()
+    p = np.asarray(paths)
+    c = np.ones(p.shape[1]) if cond is None else np.asarray(cond).reshape(-1)
+    fig, ax = plt.subplots(figsize=(4.6, 4.4))
+    for i in range(min(max_paths, p.shape[1])):
+        color = _GROUP_COLORS.get(float(np.sign(c[i]) or 1.0), "C0")
+        ax.plot(p[:, i, 0], p[:, i, 1], color=color, lw=0.6, alpha=0.6)
+        ax.scatter(p[0, i, 0], p[0, i, 1], s=6, color="gray")
+        ax.scatter(p[-1, i, 0], p[-1, i, 1], s=25, marker="*", color=color)
+    if means is not None:
+        ax.scatter(means[:, 0], means[:, 1], marker="x", c="k", s=30)
+    ax.set_aspect("equal")
+    lim = max(1.2, float(np.abs(p[0, :max_paths]).max()) * 1.05)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.axvline(0, color="gray", lw=0.6)
+    ax.set_title(title)
+    return _finish(fig, show)
+
+
+def plot_toy_endpoints(d: dict, errors: dict | None = None, max_lines: int = 150,
+                       show: bool = True):
+    """Where one step lands on the toy, from the same noise: the exact ODE endpoints
+    (:func:`codi_lib.toy.exact_ode_endpoint`), the 1-step DDIM baseline (the posterior
+    mean at t = 980) and, when present, the 1-step student; thin lines join each
+    student output to its exact endpoint. ``d`` is :func:`codi_lib.toy.endpoint_data`;
+    ``errors`` (:func:`codi_lib.toy.endpoint_error`) go in the panel titles.
+    Introduced in notebooks/03_distillation.ipynb."""
+    plt = _plt()
+    panels = [("exact", "exact ODE endpoints"), ("ddim1", "1-step DDIM (exact denoiser)")]
+    if "student" in d:
+        panels.append(("student", "1-step CoDi student"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2), squeeze=False)
+    c = np.asarray(d["cond"]).reshape(-1)
+    col = np.where(c >= 0, "C0", "C3")
+    exact = np.asarray(d["exact"])
+    for ax, (key, title) in zip(axes.flat, panels):
+        pts = np.asarray(d[key])
+        if key != "exact":
+            for i in range(min(max_lines, len(pts))):
+                ax.plot([pts[i, 0], exact[i, 0]], [pts[i, 1], exact[i, 1]], color="0.75", lw=0.5)
+        ax.scatter(pts[:, 0], pts[:, 1], s=4, c=col, alpha=0.6)
+        ax.scatter(d["means"][:, 0], d["means"][:, 1], marker="x", c="k", s=30)
+        _toy_axes(ax)
+        if errors is not None and key in errors:
+            title += f"\nmean distance to exact: {errors[key]:.3f}"
+        ax.set_title(title)
+    return _finish(fig, show)

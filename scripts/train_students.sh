@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Train and export every shipped conditional model, in two lanes that run side by side
+# (one thread each: 2 cores). Resumable: rerunning continues each run where it stopped;
+# finished runs are skipped. Logs: runs/students/<task>-<name>.log
+#
+#   bash scripts/train_students.sh            # both lanes in the background
+#   STEPS_SCALE=2 bash scripts/train_students.sh   # twice the steps (continue training)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export OMP_NUM_THREADS=1
+CODI=.venv/bin/codi
+SCALE=${STEPS_SCALE:-1}
+COMMON=(--set train.batch_size=32 --set train.ema_decay=0.99 --set train.sample_every=200
+        --set train.ckpt_every=100 --no-progress)
+
+run() {  # run <task> <name> <mode> <steps> <lr> [extra --set args...]
+  local task=$1 name=$2 mode=$3 steps=$(( $4 * SCALE )) lr=$5; shift 5
+  local out=runs/students/$task-$name dest=data/students/$task/$name
+  local init=()
+  [ "$mode" = cm-two-stage ] && init=(--init-from data/students/$task/controlnet)
+  echo "$(date +%T) start $task $name ($mode, $steps steps)"
+  if $CODI train --mode "$mode" --task "$task" --out "$out" "${init[@]}" "${COMMON[@]}" \
+       --set train.max_steps=$steps --set train.lr=$lr "$@" > "runs/students/$task-$name.log" 2>&1; then
+    $CODI export "$out" "$dest" >> "runs/students/$task-$name.log" 2>&1
+    echo "$(date +%T) done  $task $name"
+  else
+    echo "$(date +%T) FAILED $task $name: see runs/students/$task-$name.log"
+  fi
+}
+
+lane_a() {
+  run sr4 controlnet controlnet 600 2e-4
+  run sr4 cm-two-stage cm-two-stage 400 1e-4
+  run sr4 codi-no-guidance codi 300 1e-4 --set loss.lambda_cg=0
+  run inpaint controlnet controlnet 400 2e-4
+  run inpaint pe-codi pe-codi 300 2e-4
+  run canny controlnet controlnet 400 2e-4
+  run canny pe-codi pe-codi 300 2e-4
+  run canny cm-two-stage cm-two-stage 300 1e-4
+  run canny codi codi 400 1e-4
+}
+
+lane_b() {
+  run sr4 codi codi 600 1e-4
+  run sr4 pe-codi pe-codi 500 2e-4
+  run sr4 codi-ode-teacher codi 300 1e-4 --set loss.ode_model=teacher
+  run sr4 codi-no-consistency codi 300 1e-4 --set loss.lambda_cons=0
+  run inpaint codi codi 400 1e-4
+  run inpaint cm-two-stage cm-two-stage 300 1e-4
+}
+
+mkdir -p runs/students
+lane_a > runs/students/lane_a.log 2>&1 &
+lane_b > runs/students/lane_b.log 2>&1 &
+wait
