@@ -8,7 +8,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1
-CODI=.venv/bin/codi
+CODI=${CODI:-.venv/bin/codi}
 SCALE=${STEPS_SCALE:-1}
 COMMON=(--set train.batch_size=32 --set train.ema_decay=0.99 --set train.sample_every=200
         --set train.ckpt_every=100 --no-progress)
@@ -31,22 +31,22 @@ run() {  # run <task> <name> <mode> <steps> <lr> [extra --set args...]
 lane_a() {
   run sr4 controlnet controlnet 600 2e-4
   run sr4 cm-two-stage cm-two-stage 400 1e-4
-  run sr4 codi-no-guidance codi 300 1e-4 --set loss.lambda_cg=0
   run inpaint controlnet controlnet 400 2e-4
-  run inpaint pe-codi pe-codi 300 2e-4
   run canny controlnet controlnet 400 2e-4
+  run inpaint pe-codi pe-codi 300 2e-4
   run canny pe-codi pe-codi 300 2e-4
   run canny cm-two-stage cm-two-stage 300 1e-4
-  run canny codi codi 400 1e-4
+  run sr4 codi-no-guidance codi 200 1e-4 --set loss.lambda_cg=0
 }
 
 lane_b() {
   run sr4 codi codi 600 1e-4
   run sr4 pe-codi pe-codi 500 2e-4
-  run sr4 codi-ode-teacher codi 300 1e-4 --set loss.ode_model=teacher
-  run sr4 codi-no-consistency codi 300 1e-4 --set loss.lambda_cons=0
   run inpaint codi codi 400 1e-4
+  run canny codi codi 400 1e-4
   run inpaint cm-two-stage cm-two-stage 300 1e-4
+  run sr4 codi-ode-teacher codi 200 1e-4 --set loss.ode_model=teacher
+  run sr4 codi-no-consistency codi 200 1e-4 --set loss.lambda_cons=0
 }
 
 mkdir -p runs/students
