@@ -7,6 +7,7 @@ Examples::
     codi train-teacher --out runs/tiny --set train.max_steps=20 --set unet.block_out_channels=[32,32]
     codi export-teacher runs/teacher data/teacher
     codi sample --teacher data/teacher --sampler ddim --steps 50 -n 64 --out grid.png
+    codi poc --images my_photos --task sr4              # your images -> runs/poc/report.html
 """
 from __future__ import annotations
 
@@ -57,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--tasks", nargs="*", default=None)
     b.add_argument("--students", default=None, help="folder of trained models (default: data/students)")
 
+    from .poc import add_arguments as add_poc_arguments
+    add_poc_arguments(sub.add_parser("poc", help="proof of concept on your own images: "
+                                     "controlnet teacher + CoDi student + report.html"))
+
     s = sub.add_parser("sample", help="sample a PNG grid from a teacher")
     s.add_argument("--teacher", default=None, help="exported teacher folder (default: data/teacher)")
     s.add_argument("--sampler", default="ddim", choices=["ddpm", "ddim", "dpmsolver++"])
@@ -101,6 +106,9 @@ def main(argv=None) -> int:
         res = run_benchmark(args.out, args.tasks, n, students_dir=args.students)
         print((Path(args.out) / "bench.md").read_text())
         print(f"wrote {Path(args.out) / 'bench.json'} in {res['seconds']} s")
+    elif args.cmd == "poc":
+        from .poc import main_from_args
+        return main_from_args(args)
     elif args.cmd == "export-teacher":
         from .teacher import export_teacher
         print(export_teacher(args.run_dir, args.dest))

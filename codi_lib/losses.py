@@ -84,12 +84,17 @@ def guidance_term(f, x):
     return torch.mean((f - x.float()) ** 2)
 
 
-def codi_loss(schedule: NoiseSchedule, cfg: CoDiLossConfig, task, ode_model=None):
+def codi_loss(schedule: NoiseSchedule, cfg: CoDiLossConfig, task, ode_model=None,
+              encode=None, text=None):
     """The conditional consistency loss L = lambda_cons (C6) + lambda_cg (C7) as a
     ``loss_fn`` for :func:`codi_lib.train_loop.train_loop`.
 
     ``ode_model``: the frozen model for ``cfg.ode_model`` in ("teacher", "frozen");
     ignored for "student", where the online model itself (no gradient) takes the step.
+    Latent/text models (:mod:`codi_lib.latent`): ``encode(x, gen)`` maps the pixel batch to
+    the diffusion space (scaled VAE latent; the condition stays in pixels) and
+    ``text(x, gen, models)`` sets the batch's prompt context on the online, EMA and ODE
+    models: the ODE step never uses guidance (see :mod:`codi_lib.guidance`).
     Introduced in notebook 05."""
     if cfg.ode_model != "student" and ode_model is None:
         raise ValueError(f"loss.ode_model={cfg.ode_model!r} needs a frozen ode_model")
@@ -97,6 +102,10 @@ def codi_loss(schedule: NoiseSchedule, cfg: CoDiLossConfig, task, ode_model=None
     def loss_fn(model, ema_model, x, gen, step):
         b = x.shape[0]
         cond = task.degrade(x, gen).to(x.device)
+        if text is not None:
+            text(x, gen, (model, ema_model, ode_model))
+        if encode is not None:
+            x = encode(x, gen)
         t, s = draw_grid_steps(b, cfg.n_grid, schedule.T, cfg.per_sample_n, gen)
         t, s = t.to(x.device), s.to(x.device)
         eps = torch.randn(x.shape, generator=gen).to(x.device)

@@ -40,13 +40,14 @@ def make_sampler(name: str, schedule: ScheduleConfig):
 def sample(denoiser: Callable, schedule: ScheduleConfig, num_images: int, steps: int,
            sampler: str = "ddim", seed: int = 0, shape=(3, 32, 32), device="cpu",
            noise: torch.Tensor | None = None, progress: bool = False,
-           return_nfe: bool = False):
+           return_nfe: bool = False, clip: bool = True):
     """Draw ``num_images`` samples with ``steps`` steps of ``sampler``.
 
     DDIM is (C3) applied along the trailing timestep grid; DDPM adds
     fresh noise each step; DPM-Solver++ (2nd order) is the strong few-step baseline of
     the paper's Table 1. Returns images in [-1, 1] (and the number of network
-    evaluations if ``return_nfe``). Introduced in notebook 01.
+    evaluations if ``return_nfe``); ``clip=False`` skips the clamp to [-1, 1] (latent
+    models, whose latents are not images). Introduced in notebook 01.
     """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
@@ -65,7 +66,7 @@ def sample(denoiser: Callable, schedule: ScheduleConfig, num_images: int, steps:
             z = sch.step(out.cpu(), t, z.cpu(), **kw).prev_sample.to(device)
         else:
             z = sch.step(out, t, z, **kw).prev_sample
-    x = z.clamp(-1, 1)
+    x = z.clamp(-1, 1) if clip else z
     return (x, nfe) if return_nfe else x
 
 
@@ -78,13 +79,15 @@ def timed(fn: Callable, *args, **kwargs):
 
 @torch.no_grad()
 def sample_codi(model: Callable, cond: torch.Tensor, schedule, steps: int, n_grid: int = 50,
-                seed: int = 0, noise: torch.Tensor | None = None, return_nfe: bool = False):
+                seed: int = 0, noise: torch.Tensor | None = None, return_nfe: bool = False,
+                clip: bool = True):
     """(C8), the K-step CoDi sampler: deterministic DDIM on the distillation grid, no
     re-noising. At each grid point compute f (C4), eps_hat = (z - alpha_t f)/sigma_t,
     and move to the next point with z <- alpha_next f + sigma_next eps_hat. The output
     is f at the last grid point (we do not take the official pipeline's extra step to
     t = 0; the two differ by about sigma_0 eps_hat). ``model(z, t, cond)`` returns the
     raw prediction; ``schedule`` is a :class:`~codi_lib.schedule.NoiseSchedule`.
+    Latent models pass ``noise`` of the latent shape and ``clip=False``.
     Introduced in notebook 05."""
     from .schedule import codi_sampling_timesteps, consistency_fn
     ts = codi_sampling_timesteps(steps, schedule.T, n_grid)
@@ -102,16 +105,17 @@ def sample_codi(model: Callable, cond: torch.Tensor, schedule, steps: int, n_gri
             eps_hat = (z - a * f) / s
             a_n, s_n = schedule.alpha_sigma(ts[i + 1], z.dim(), z.device)
             z = a_n * f + s_n * eps_hat
-    x = f.clamp(-1, 1)
+    x = f.clamp(-1, 1) if clip else f
     return (x, len(ts)) if return_nfe else x
 
 
 @torch.no_grad()
 def sample_conditional(model: Callable, cond: torch.Tensor, schedule_cfg: ScheduleConfig,
                        steps: int, sampler: str = "ddim", seed: int = 0,
-                       noise: torch.Tensor | None = None, return_nfe: bool = False):
+                       noise: torch.Tensor | None = None, return_nfe: bool = False,
+                       clip: bool = True):
     """Multi-step sampling of a conditional model (the ``controlnet`` teacher) with DDIM,
     DDPM or DPM-Solver++: :func:`sample` with the condition bound. Notebook 04."""
     return sample(lambda z, t: model(z, t, cond), schedule_cfg, cond.shape[0], steps, sampler,
                   seed=seed, shape=(3, *cond.shape[-2:]), device=cond.device, noise=noise,
-                  return_nfe=return_nfe)
+                  return_nfe=return_nfe, clip=clip)

@@ -30,16 +30,21 @@ class Denoiser(torch.nn.Module):
         return unet_forward(self.unet, z, t)
 
 
-def denoising_loss(schedule: NoiseSchedule, task=None):
+def denoising_loss(schedule: NoiseSchedule, task=None, encode=None, text=None):
     """The ordinary diffusion objective ||net(z_t, t[, c]) - target||^2 with z_t from (C1)
     and target eps, v or x per the schedule (Ho et al. 2020; the paper's Sec. 3 teacher
     objective). With a ``task`` the network also gets the condition c = task(x): this is
-    the ``controlnet`` mode. Returns a ``loss_fn`` for :func:`train_loop`.
+    the ``controlnet`` mode. Returns a ``loss_fn`` for :func:`train_loop`. ``encode`` and
+    ``text`` are as in :func:`codi_lib.losses.codi_loss` (latent/text models).
     Introduced in notebook 01."""
 
     def loss_fn(model, ema_model, x, gen, step):
         b = x.shape[0]
         cond = task.degrade(x, gen).to(x.device) if task is not None else None
+        if text is not None:
+            text(x, gen, (model,))
+        if encode is not None:
+            x = encode(x, gen)
         t = torch.randint(0, schedule.T, (b,), generator=gen).to(x.device)
         eps = torch.randn(x.shape, generator=gen).to(x.device)
         z = schedule.add_noise(x, eps, t)

