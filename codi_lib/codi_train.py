@@ -127,7 +127,8 @@ def train_conditional(cfg: ConditionalConfig, out_dir, resume=True, progress=Tru
     """Train (or resume) one conditional run. Notebook 05."""
     from .data import load_emoji
     torch.manual_seed(cfg.train.seed)
-    model, ode_model = build_for_mode(cfg)
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # where accelerate will train
+    model, ode_model = build_for_mode(cfg, device)
     imgs = images if images is not None else images_to_tensor(load_emoji("train").images)
     return train_loop(cfg, model, imgs, make_loss(cfg, ode_model), out_dir,
                       sample_fn=make_cond_sample_fn(cfg), resume=resume, progress=progress,
