@@ -6,7 +6,10 @@ Modules: ``schedule`` (noise schedule, conversions, DDIM step, c_skip/c_out),
 (the shared accelerate loop), ``teacher`` (unconditional teacher), ``sampling``
 (DDPM/DDIM/DPM-Solver++ and the CoDi sampler), ``tasks`` (conditions), ``conditional``
 (teacher + zero-initialised ControlNet branch), ``losses`` (conditional consistency
-loss), ``metrics``, ``checkpoint``, ``cli``.
+loss), ``codi_train`` (the four training modes), ``metrics``, ``bench``, ``toy`` (2-D
+problem with an exact answer), ``checkpoint``, ``latent`` and ``guidance`` (Stable
+Diffusion-layout latent models, classifier-free guidance), ``poc`` (your own images),
+``course``/``plots``/``exercises``/``widgets`` (notebook support), ``cli``.
 
 The course's equation sheet (docstrings cite these numbers; paper Sec. 3-4, DESIGN §2):
 
