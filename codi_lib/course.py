@@ -116,10 +116,11 @@ def emoji_batch(split: str = "test", n: int = 8, start: int = 0) -> torch.Tensor
 # --------------------------------------------------------------------------- the teacher
 
 
-def small_teacher_config(max_steps: int = 300, batch_size: int = 16):
+def small_teacher_config(max_steps: int = 300, batch_size: int = 16, sample_grids: int = 3):
     """A small teacher (about 0.55 M parameters, two resolution levels, one ResNet block
     per level) that learns coarse emoji colours and shapes in a few hundred CPU steps.
-    Its EMA decays fast (0.99) so the EMA weights are usable after a short run. Used by
+    Its EMA decays fast (0.99) so the EMA weights are usable after a short run; the run
+    writes ``sample_grids`` sample grids and as many checkpoints, evenly spaced. Used by
     the live run of notebooks/02_teacher.ipynb and by :func:`load_or_train_teacher`."""
     from .config import TeacherConfig
     cfg = TeacherConfig()
@@ -131,8 +132,8 @@ def small_teacher_config(max_steps: int = 300, batch_size: int = 16):
     t = cfg.train
     t.max_steps, t.batch_size, t.warmup_steps, t.ema_decay = max_steps, batch_size, 20, 0.99
     t.log_every = max(1, min(10, max_steps // 10))
-    t.sample_every = max(1, max_steps // 2)
-    t.ckpt_every = max(1, max_steps // 2)
+    every = max(1, -(-max_steps // max(1, sample_grids)))   # ceil: the last grid at max_steps
+    t.sample_every = t.ckpt_every = every
     return cfg
 
 
@@ -156,16 +157,37 @@ def load_or_train_teacher(path=None, run_dir=None, steps: int | None = None, dev
         extra = f", trained {rec['steps']} steps" if rec.get("steps") else ""
         print(f"loaded the teacher from {_short(path)} ({_count(model):,} parameters{extra})")
         return model, cfg
+    from .checkpoint import latest_checkpoint
     run_dir = Path(run_dir) if run_dir is not None else RUNS_DIR / "course-teacher"
     steps = steps or pick(30, 300)
-    print(f"no teacher at {_short(path)}: training a small one for {steps} steps into "
-          f"{_short(run_dir)} (it resumes if interrupted; the shipped teacher is much better)")
+    ckpt = latest_checkpoint(run_dir) if run_dir.is_dir() else None
+    done = _read_json(ckpt / "state.json").get("step", 0) if ckpt is not None else 0
+    if done >= steps:
+        print(f"no teacher at {_short(path)}: reusing the small teacher trained in "
+              f"{_short(run_dir)} ({done} steps)")
+    else:
+        resume = f", resuming at step {done}" if done else ""
+        print(f"no teacher at {_short(path)}: training a small one for {steps} steps into "
+              f"{_short(run_dir)}{resume} (about a minute; the shipped teacher is much better)")
     cfg = small_teacher_config(steps)
-    train_teacher(cfg, run_dir, resume=True, progress=True)
+    train_teacher(cfg, run_dir, resume=True, progress=done < steps)
     export = export_teacher(run_dir, run_dir / "export")
     model, cfg = load_teacher(export, device=device)
     print(f"loaded the small teacher from {_short(export)} ({_count(model):,} parameters)")
     return model, cfg
+
+
+def teacher_record(path=None) -> dict:
+    """The training record (``record.json``: steps, train_seconds, hardware, final loss,
+    parameters) of the teacher in ``path`` (default ``data/teacher``, else the small one
+    :func:`load_or_train_teacher` trained); {} when there is none. Introduced in
+    notebooks/02_teacher.ipynb."""
+    for p in ([Path(path)] if path is not None
+              else [TEACHER_DIR, RUNS_DIR / "course-teacher" / "export"]):
+        rec = _read_json(p / "record.json")
+        if rec:
+            return rec
+    return {}
 
 
 def _count(model) -> int:
@@ -384,6 +406,17 @@ def _print_report(rep: dict, missing_pkgs: list) -> None:
           else "Something the lessons need is missing: see the fixes above.")
 
 
+def default_arg(fn, name: str):
+    """The default value of parameter ``name`` of ``fn``, so a notebook can say "the
+    library's default, or less in fast mode": ``pick(300, default_arg(f, "steps"))``.
+    Introduced in notebooks/03_distillation.ipynb."""
+    import inspect
+    p = inspect.signature(fn).parameters[name]
+    if p.default is inspect.Parameter.empty:
+        raise ValueError(f"{fn.__name__}() has no default for {name!r}")
+    return p.default
+
+
 # --------------------------------------------------------------------------- timing
 
 
@@ -417,7 +450,7 @@ def timer(label: str | None = None, show: bool = True):
 
 def time_call(fn, *args, repeats: int = 1, warmup: int = 0, **kwargs):
     """Run ``fn(*args, **kwargs)`` ``warmup`` times untimed, then ``repeats`` times;
-    return (last result, median seconds). Introduced in notebooks/01_diffusion_basics.ipynb."""
+    return (last result, median seconds). Introduced in notebooks/02_teacher.ipynb."""
     for _ in range(warmup):
         fn(*args, **kwargs)
     times, out = [], None
@@ -449,5 +482,6 @@ def print_timings(seconds: dict, reference: str | None = None) -> None:
         return
     ref = seconds[reference] if reference else max(seconds.values())
     w = max(len(k) for k in seconds)
+    print(f"  {'':<{w}}  {'wall time':>10}   speed-up")
     for k, s in seconds.items():
         print(f"  {k:<{w}}  {format_seconds(s):>10}   {ref / max(s, 1e-12):6.1f}x")

@@ -45,8 +45,8 @@ def to_numpy_images(images) -> np.ndarray:
 
 def show_images(images, titles: Sequence[str] | None = None, ncols: int = 8,
                 suptitle: str | None = None, size: float = 1.3, show: bool = True):
-    """A grid of images with an optional title under each one. Introduced in
-    notebooks/00_welcome.ipynb."""
+    """A grid of images with an optional title above each one. Introduced in
+    notebooks/01_diffusion_basics.ipynb."""
     plt = _plt()
     imgs = to_numpy_images(images)
     n = len(imgs)
