@@ -485,3 +485,298 @@ def print_timings(seconds: dict, reference: str | None = None) -> None:
     print(f"  {'':<{w}}  {'wall time':>10}   speed-up")
     for k, s in seconds.items():
         print(f"  {k:<{w}}  {format_seconds(s):>10}   {ref / max(s, 1e-12):6.1f}x")
+
+
+# --------------------------------------------------------------------------- conditional models
+
+
+#: How every conditional model folder ``data/students/<task>/<name>`` is trained: name ->
+#: (``codi train --mode``, extra ``--set`` overrides). The shipped settings (steps, learning
+#: rates) are in ``scripts/train_students.sh``. Introduced in notebooks/04_adding_a_condition.ipynb.
+CONDITIONAL_RECIPES = {
+    "controlnet": ("controlnet", ()),
+    "pe-codi": ("pe-codi", ()),
+    "codi": ("codi", ()),
+    "cm-two-stage": ("cm-two-stage", ()),
+    "codi-no-guidance": ("codi", ("loss.lambda_cg=0",)),
+    "codi-no-consistency": ("codi", ("loss.lambda_cons=0",)),
+    "codi-ode-teacher": ("codi", ("loss.ode_model=teacher",)),
+}
+#: Where the lessons put stand-in models they train because a shipped one is missing.
+STAND_IN_DIR = RUNS_DIR / "course-students"
+
+
+def students_root(students_dir=None) -> Path:
+    """The folder of conditional models: ``students_dir`` if given, else
+    ``$CODI_STUDENTS_DIR`` if set (as in notebook 07), else ``data/students``.
+    Introduced in notebooks/04_adding_a_condition.ipynb."""
+    if students_dir is not None:
+        return Path(students_dir)
+    env = os.environ.get("CODI_STUDENTS_DIR")
+    return Path(env) if env else STUDENTS_DIR
+
+
+def train_commands(task: str = "sr4", name: str = "codi") -> str:
+    """The two shell commands that train and export ``data/students/<task>/<name>``
+    (default settings; ``bash scripts/train_students.sh`` trains every shipped model with
+    the shipped settings). Introduced in notebooks/04_adding_a_condition.ipynb."""
+    if name not in CONDITIONAL_RECIPES:
+        raise ValueError(f"unknown model {name!r}; known: {sorted(CONDITIONAL_RECIPES)}")
+    mode, sets = CONDITIONAL_RECIPES[name]
+    run = f"runs/students/{task}-{name}"
+    init = f" --init-from data/students/{task}/controlnet" if mode == "cm-two-stage" else ""
+    extra = "".join(f" --set {s}" for s in sets)
+    return (f"codi train --mode {mode} --task {task} --out {run}{init}{extra}\n"
+            f"codi export {run} data/students/{task}/{name}")
+
+
+class ConditionalModel:
+    """A conditional model ready for sampling, with where it came from: ``model``
+    (ControlledDenoiser, eval mode), ``cfg`` (ConditionalConfig), ``path``, ``record``
+    (its record.json), ``stand_in`` (True when the lesson trained it because the shipped
+    model is missing) and ``label`` (a caption that says so). Introduced in
+    notebooks/04_adding_a_condition.ipynb."""
+
+    def __init__(self, name, task, model, cfg, path, record, stand_in):
+        self.name, self.task, self.model, self.cfg = name, task, model, cfg
+        self.path, self.record, self.stand_in = Path(path), record, stand_in
+
+    @property
+    def steps(self):
+        return self.record.get("steps")
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} (stand-in, {self.steps} steps)" if self.stand_in else self.name
+
+    def __repr__(self) -> str:
+        kind = "stand-in" if self.stand_in else "shipped"
+        return f"ConditionalModel({self.task}/{self.name}, {kind}, {self.steps} steps, {_short(self.path)})"
+
+
+def _stand_in(task: str, name: str, steps: int, students_dir) -> Path:
+    """Train and export a tiny stand-in for ``task/name`` (batch 8, ``steps`` steps, no
+    sample grids) into :data:`STAND_IN_DIR`, reusing one that is already there."""
+    from .codi_train import ConditionalConfig, export_conditional, train_conditional
+    dest = STAND_IN_DIR / task / name
+    if (dest / "controlnet.safetensors").is_file():
+        return dest
+    mode, sets = CONDITIONAL_RECIPES[name]
+    init = ""
+    if mode == "cm-two-stage":  # CM-II starts from a trained controlnet model
+        init = str(load_or_train_conditional(task, "controlnet", students_dir, steps, quiet=True).path)
+    cfg = ConditionalConfig(mode=mode, task=task, teacher=str(TEACHER_DIR), init_from=init)
+    from .config import apply_overrides
+    apply_overrides(cfg, [*sets, f"train.max_steps={steps}", "train.batch_size=8",
+                          "train.warmup_steps=1", "train.sample_every=0", "train.log_every=1"])
+    run = STAND_IN_DIR / "_runs" / f"{task}-{name}"
+    if run.exists():
+        shutil.rmtree(run)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train_conditional(cfg, run, resume=False, progress=False)
+    export_conditional(run, dest, note={"stand_in": True})
+    return dest
+
+
+def load_or_train_conditional(task: str = "sr4", name: str = "codi", students_dir=None,
+                              steps: int | None = None, quiet: bool = False) -> ConditionalModel:
+    """Load the conditional model ``<students_dir>/<task>/<name>`` (default folder:
+    :func:`students_root`), or, when it is missing, say so with the commands that train it
+    (:func:`train_commands`) and train a tiny *stand-in* for ``steps`` steps (default 3,
+    batch 8) into ``runs/course-students/<task>/<name>`` so that every cell still runs;
+    a stand-in already there is reused. A stand-in learns almost nothing: its pictures show
+    that the code runs, not what the method achieves, and every caption made from
+    :attr:`ConditionalModel.label` says so. Introduced in
+    notebooks/04_adding_a_condition.ipynb."""
+    from .codi_train import load_conditional
+    path = students_root(students_dir) / task / name
+    stand_in = not (path / "controlnet.safetensors").is_file()
+    if stand_in:
+        steps = steps or 3
+        have = (STAND_IN_DIR / task / name / "controlnet.safetensors").is_file()
+        if not quiet:
+            print(f"missing: {_short(path)} (the shipped {name} model for {task}). Train it with\n"
+                  + "".join(f"    {line}\n" for line in train_commands(task, name).splitlines())
+                  + "  (or `bash scripts/train_students.sh` for every shipped model).\n"
+                  + (f"  Reusing the stand-in in {_short(STAND_IN_DIR / task / name)}."
+                     if have else
+                     f"  Training a {steps}-step stand-in now into "
+                     f"{_short(STAND_IN_DIR / task / name)} so the lesson runs; "
+                     "its results mean nothing."))
+        path = _stand_in(task, name, steps, students_dir)
+    model, cfg = load_conditional(path)
+    rec = _read_json(path / "record.json")
+    out = ConditionalModel(name, task, model, cfg, path, rec, stand_in)
+    if not quiet and not stand_in:
+        print(f"loaded {task}/{name} from {_short(path)} ({rec.get('steps', '?')} training steps)")
+    return out
+
+
+def test_batch(task: str = "sr4", n: int = 8, start: int = 0):
+    """``n`` test emoji from index ``start`` and their fixed conditions for ``task``
+    (:func:`codi_lib.tasks.test_conditions`): returns (x, cond). Introduced in
+    notebooks/04_adding_a_condition.ipynb."""
+    from .tasks import test_conditions
+    x = emoji_batch("test", n, start)
+    return x, test_conditions(task, x)
+
+
+test_batch.__test__ = False  # not a pytest test
+
+
+def sample_method(cm: ConditionalModel, cond: torch.Tensor, sampler: str, steps: int,
+                  noise: torch.Tensor | None = None, seed: int = 0) -> dict:
+    """Sample ``cm`` on ``cond`` with ``sampler`` ("ddim", "dpmsolver++" or "codi", the
+    CoDi sampler (C8)) at ``steps`` steps, timed and with the network evaluations counted
+    (:class:`codi_lib.metrics.CountingDenoiser`). Returns {"images", "seconds",
+    "ms_per_image", "nfe"}. Introduced in notebooks/04_adding_a_condition.ipynb."""
+    from .metrics import CountingDenoiser
+    from .sampling import sample_codi, sample_conditional
+    from .schedule import NoiseSchedule
+    counter = CountingDenoiser(cm.model)
+    t0 = time.perf_counter()
+    if sampler == "codi":
+        out = sample_codi(counter, cond, NoiseSchedule(cm.cfg.schedule), steps,
+                          cm.cfg.loss.n_grid, seed=seed, noise=noise)
+    else:
+        out = sample_conditional(counter, cond, cm.cfg.schedule, steps, sampler, seed=seed,
+                                 noise=noise)
+    dt = time.perf_counter() - t0
+    return {"images": out, "seconds": dt, "ms_per_image": 1000 * dt / cond.shape[0],
+            "nfe": counter.nfe}
+
+
+def quality_rows(results: dict, truth: torch.Tensor, reference: str | None = None,
+                 show: bool = True) -> dict:
+    """LPIPS (at 64 px, as the benchmark), PSNR and SSIM against the ground truth of every
+    ``{label: sample_method(...) result}``; with ``reference`` (a label) also LPIPS to that
+    method's images. Adds the numbers to each result and prints a table when ``show``.
+    Introduced in notebooks/04_adding_a_condition.ipynb."""
+    from .metrics import LPIPS_SIZE, lpips_distance, psnr, ssim
+    ref = results[reference]["images"] if reference else None
+    for r in results.values():
+        img = r["images"]
+        r["lpips"] = float(lpips_distance(img, truth, size=LPIPS_SIZE).mean())
+        r["psnr"] = float(psnr(img, truth).mean())
+        r["ssim"] = float(ssim(img, truth).mean())
+        if ref is not None:
+            r["lpips_ref"] = float(lpips_distance(img, ref, size=LPIPS_SIZE).mean())
+    if show:
+        w = max(len(k) for k in results)
+        head = f"  {'':<{w}}  NFE   LPIPS ↓  PSNR ↑   SSIM ↑   ms/image"
+        head += f"   LPIPS to {reference}" if reference else ""
+        print(head)
+        for k, r in results.items():
+            line = (f"  {k:<{w}}  {r.get('nfe', float('nan')):>3}   {r['lpips']:.3f}   "
+                    f"{r['psnr']:5.2f}   {r['ssim']:.3f}   {r.get('ms_per_image', float('nan')):8.1f}")
+            if ref is not None:
+                line += f"   {r['lpips_ref']:.3f}"
+            print(line)
+    return results
+
+
+# --------------------------------------------------------------------------- measuring (06)
+
+#: Where ``codi bench --out data/bench`` writes the shipped benchmark.
+BENCH_DIR = DATA_DIR / "bench"
+
+
+def degrade(x: torch.Tensor, kind: str, level: float, seed: int = 0) -> torch.Tensor:
+    """``x`` ((N, 3, H, W) in [-1, 1]) made worse on purpose, to see how metrics respond:
+    ``"blur"`` (Gaussian, sigma = ``level`` pixels), ``"noise"`` (Gaussian noise of
+    standard deviation ``level`` on the [-1, 1] scale, clamped) or ``"shift"`` (moved
+    right by ``level`` whole pixels, the left edge repeated). Level 0 returns ``x``.
+    Introduced in notebooks/06_measuring.ipynb."""
+    import math as _math
+
+    import torch.nn.functional as F
+    if level == 0:
+        return x.clone()
+    if kind == "blur":
+        r = max(1, _math.ceil(3 * level))
+        k = torch.exp(-torch.arange(-r, r + 1, dtype=torch.float32) ** 2 / (2 * level ** 2))
+        k = (k / k.sum()).to(x)
+        c = x.shape[1]
+        xp = F.pad(x, (r, r, r, r), mode="replicate")
+        xp = F.conv2d(xp, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+        return F.conv2d(xp, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    if kind == "noise":
+        n = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed)).to(x)
+        return (x + level * n).clamp(-1, 1)
+    if kind == "shift":
+        d = int(level)
+        return F.pad(x, (d, 0, 0, 0), mode="replicate")[..., :, :x.shape[-1]]
+    raise ValueError(f"unknown degradation {kind!r}: use 'blur', 'noise' or 'shift'")
+
+
+def image_quality(pred: torch.Tensor, truth: torch.Tensor) -> dict:
+    """Mean LPIPS (at 64 px, as the benchmark), PSNR and SSIM of ``pred`` against
+    ``truth``. Introduced in notebooks/06_measuring.ipynb."""
+    from .metrics import LPIPS_SIZE, lpips_distance, psnr, ssim
+    return {"lpips": float(lpips_distance(pred, truth, size=LPIPS_SIZE).mean()),
+            "psnr": float(psnr(pred, truth).mean()), "ssim": float(ssim(pred, truth).mean())}
+
+
+def fid_of_sets(real: torch.Tensor, fakes: dict, batch_size: int = 50) -> dict:
+    """FID of every set in ``fakes`` ({label: (N, 3, H, W)}) against the same ``real``
+    set, with the real Inception statistics computed once (as the benchmark does):
+    {label: FID}. Introduced in notebooks/06_measuring.ipynb."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    from .metrics import get_fid_extractor
+    metric = FrechetInceptionDistance(feature=get_fid_extractor(), reset_real_features=False)
+    for i in range(0, real.shape[0], batch_size):
+        metric.update(real[i:i + batch_size], real=True)
+    out = {}
+    for label, fake in fakes.items():
+        metric.reset()
+        for i in range(0, fake.shape[0], batch_size):
+            metric.update(fake[i:i + batch_size], real=False)
+        out[label] = float(metric.compute())
+    return out
+
+
+def load_bench(path=None) -> dict | None:
+    """The benchmark result ``bench.json`` in ``path`` (default ``data/bench``, written by
+    ``codi bench --out data/bench``), or None when there is none. Introduced in
+    notebooks/06_measuring.ipynb."""
+    p = Path(path) if path is not None else BENCH_DIR
+    p = p / "bench.json" if p.is_dir() or p.suffix != ".json" else p
+    data = _read_json(p)
+    return data if data.get("rows") else None
+
+
+def bench_students_dir(task: str = "sr4", students_dir=None, stand_ins: bool | None = None,
+                       steps: int | None = None) -> Path:
+    """A folder laid out like ``data/students`` with every model the benchmark rows of
+    ``task`` use (:data:`codi_lib.bench.METHODS`), for a quick benchmark in a lesson:
+    shipped models are copied in; missing ones get a tiny stand-in
+    (:func:`load_or_train_conditional`) when ``stand_ins`` (default: in fast mode), and
+    stay missing otherwise (the benchmark then reports them as missing). Prints which is
+    which. Introduced in notebooks/06_measuring.ipynb."""
+    from .bench import METHODS
+    stand_ins = FAST if stand_ins is None else stand_ins
+    dest = RUNS_DIR / "course-bench" / "students"
+    if dest.exists():
+        shutil.rmtree(dest)
+    names = list(dict.fromkeys(m.model for m in METHODS))
+    shipped, made, missing = [], [], []
+    for name in names:
+        src = students_root(students_dir) / task / name
+        if (src / "controlnet.safetensors").is_file():
+            shipped.append(name)
+        elif stand_ins:
+            src = load_or_train_conditional(task, name, students_dir, steps, quiet=True).path
+            made.append(name)
+        else:
+            missing.append(name)
+            continue
+        shutil.copytree(src, dest / task / name)
+    print(f"models for the quick benchmark of {task} in {_short(dest)}:")
+    print(f"  shipped:   {', '.join(shipped) or 'none'}")
+    if made:
+        print(f"  stand-ins: {', '.join(made)} (trained a few steps here: their numbers mean nothing)")
+    if missing:
+        print(f"  missing:   {', '.join(missing)} (their rows will say so)")
+    return dest

@@ -304,3 +304,172 @@ def plot_toy_endpoints(d: dict, errors: dict | None = None, max_lines: int = 150
             title += f"\nmean distance to exact: {errors[key]:.3f}"
         ax.set_title(title)
     return _finish(fig, show)
+
+
+# --------------------------------------------------------------------------- 04-06: conditions, loss, metrics
+
+
+def error_map(a, b, gain: float = 4.0) -> torch.Tensor:
+    """|a - b| averaged over colour channels, times ``gain``, as a one-channel image for
+    :func:`image_rows` (black = equal, white = an error of 2/gain or more). Introduced in
+    notebooks/05_consistency_loss.ipynb."""
+    d = (torch.as_tensor(a).detach().float() - torch.as_tensor(b).detach().float()).abs()
+    d = d[:, :3].mean(1, keepdim=True)
+    return (d * gain).clamp(0, 2) - 1
+
+
+def plot_distillation_grid(T: int = 1000, n_grid: int = 50, t: int | None = None,
+                           s: int | None = None, sampler_steps: Sequence[int] = (1, 2, 4),
+                           show: bool = True):
+    """The distillation grid of (C5), t_n = n T/N, with one training pair (t, s) marked
+    (the ODE step goes from t to s), and below it the timesteps the K-step CoDi sampler
+    (C8) visits for each K in ``sampler_steps``. Introduced in
+    notebooks/05_consistency_loss.ipynb."""
+    from .schedule import codi_sampling_timesteps, distillation_grid
+    plt = _plt()
+    grid = distillation_grid(T, n_grid)
+    rows = 1 + len(sampler_steps)
+    fig, ax = plt.subplots(figsize=(9, 0.45 * rows + 1.1))
+    ax.scatter(grid, [rows - 1] * len(grid), s=10, color="0.6", label=f"grid, N = {n_grid}")
+    if t is not None and s is not None:
+        ax.annotate("", xy=(s, rows - 1), xytext=(t, rows - 1),
+                    arrowprops=dict(arrowstyle="->", color="C3", lw=1.5))
+        ax.scatter([t], [rows - 1], s=40, color="C3", zorder=3, label=f"t = {t}")
+        ax.scatter([s], [rows - 1], s=40, color="C0", zorder=3, label=f"s = {s}")
+    labels = ["training pairs (C5)"]
+    for i, k in enumerate(sampler_steps):
+        ts = codi_sampling_timesteps(k, T, n_grid)
+        y = rows - 2 - i
+        ax.plot(ts, [y] * len(ts), "o-", color="C2", ms=5)
+        labels.append(f"CoDi sampler, {k} step{'s' if k > 1 else ''} (C8)")
+    ax.set_yticks(range(rows - 1, -1, -1))
+    ax.set_yticklabels(labels)
+    ax.set_xlim(T + 10, -15)
+    ax.set_ylim(-0.6, rows - 0.4)
+    ax.set_xlabel("timestep (noise on the left, clean on the right)")
+    ax.legend(loc="lower left", fontsize=8, ncol=3)
+    ax.grid(False)
+    return _finish(fig, show)
+
+
+def plot_grouped_bars(groups: dict, title: str = "", ylabel: str = "", logy: bool = False,
+                      show: bool = True):
+    """Grouped vertical bars: ``groups = {group: {bar label: value}}`` (e.g. the loss parts
+    of two models), the value written above each bar. Introduced in
+    notebooks/05_consistency_loss.ipynb."""
+    plt = _plt()
+    names = list(groups)
+    bars = list(dict.fromkeys(k for g in groups.values() for k in g))
+    width = 0.8 / max(1, len(bars))
+    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(names) * max(1, len(bars)) / 2), 3.2))
+    for j, b in enumerate(bars):
+        xs = np.arange(len(names)) + (j - (len(bars) - 1) / 2) * width
+        ys = [float(groups[g].get(b, np.nan)) for g in names]
+        ax.bar(xs, ys, width, label=b, color=f"C{j}")
+        for x_, y_ in zip(xs, ys):
+            if np.isfinite(y_):
+                ax.text(x_, y_, f"{y_:.3g}", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(np.arange(len(names)))
+    ax.set_xticklabels(names)
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return _finish(fig, show)
+
+
+def plot_metric_response(levels: dict, values: dict, units: dict | None = None,
+                         metrics: Sequence[str] = ("lpips", "psnr", "ssim"), show: bool = True):
+    """How metrics respond to progressively stronger degradations: one column per kind of
+    degradation (``levels = {kind: [level, ...]}``), one row per metric (``values =
+    {kind: {metric: [value per level]}}``); ``units`` names each kind's x axis. Arrows in
+    the row titles say which way is better. Introduced in notebooks/06_measuring.ipynb."""
+    plt = _plt()
+    better = {"lpips": "lower is better", "fid": "lower is better", "psnr": "higher is better",
+              "ssim": "higher is better"}
+    kinds = list(levels)
+    fig, axes = plt.subplots(len(metrics), len(kinds), figsize=(3.1 * len(kinds), 2.1 * len(metrics)),
+                             squeeze=False, sharex="col")
+    for j, k in enumerate(kinds):
+        for i, m in enumerate(metrics):
+            ax = axes[i, j]
+            ys = np.asarray(values[k][m], dtype=float)
+            ax.plot(levels[k][:len(ys)], ys, "o-", color=f"C{j}", ms=4)
+            if i == 0:
+                ax.set_title(k)
+            if j == 0:
+                ax.set_ylabel(f"{m.upper()}\n({better.get(m, '')})", fontsize=8)
+            if i == len(metrics) - 1:
+                ax.set_xlabel((units or {}).get(k, "level"))
+    return _finish(fig, show)
+
+
+def _bench_rows(result: dict, task: str):
+    return [r for r in result["rows"] if r["task"] == task and "lpips" in r]
+
+
+_FAMILY_STYLE = {"controlnet/ddim": ("ControlNet teacher, DDIM", "C0", "o"),
+                 "controlnet/dpmsolver++": ("ControlNet teacher, DPM-Solver++", "C9", "D"),
+                 "cm-two-stage/codi": ("CM-II (two-stage)", "C4", "s"),
+                 "pe-codi/codi": ("PE-CoDi", "C1", "o"),
+                 "codi/codi": ("CoDi", "C3", "o")}
+
+
+def plot_quality_vs_nfe(result: dict, task: str, metrics: Sequence[str] = ("lpips", "fid"),
+                        show: bool = True):
+    """Benchmark quality against the number of network evaluations for one task: one
+    panel per metric (lower is better for LPIPS and FID), one line per method family (the
+    teacher's DDIM steps, PE-CoDi and CoDi at 1/2/4/8 steps) and single markers for the
+    other rows (DPM-Solver++, CM-II, ablations). ``result`` is the dict of
+    ``bench.json`` (:func:`codi_lib.bench.run_benchmark`); NFE axis in log scale.
+    Introduced in notebooks/06_measuring.ipynb."""
+    plt = _plt()
+    rows = _bench_rows(result, task)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.8), squeeze=False)
+    fams: dict = {}
+    for r in rows:
+        fams.setdefault(f"{r['model']}/{r['sampler']}", []).append(r)
+    for ax, m in zip(axes.flat, metrics):
+        k = 0
+        for fam, rs in fams.items():
+            rs = sorted(rs, key=lambda r: r["nfe"])
+            label, color, marker = _FAMILY_STYLE.get(fam, (rs[0]["method"], f"C{5 + k % 4}", "^"))
+            if fam not in _FAMILY_STYLE:
+                k += 1
+                label = rs[0]["method"].replace("ablation: ", "")
+            ax.plot([r["nfe"] for r in rs], [r[m] for r in rs], marker=marker, ms=6,
+                    color=color, ls="-" if len(rs) > 1 else "none", label=label)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("network evaluations per image (NFE, measured)")
+        ax.set_ylabel(f"{m.upper()} (lower is better)")
+        ax.set_title(f"{m.upper()} vs NFE, task {task}")
+    axes.flat[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    return _finish(fig, show)
+
+
+def plot_speedup(result: dict, task: str, show: bool = True):
+    """Wall-clock speed-up of every benchmark row over the 50-step ControlNet teacher
+    (``speedup_vs_ddim50``), as horizontal bars with the value and the NFE written on each.
+    Introduced in notebooks/06_measuring.ipynb."""
+    plt = _plt()
+    rows = [r for r in _bench_rows(result, task) if "speedup_vs_ddim50" in r]
+    fig, ax = plt.subplots(figsize=(7, 0.32 * len(rows) + 1.0))
+    if not rows:
+        ax.text(0.5, 0.5, "no speed-up: the 50-step teacher row is missing", ha="center")
+        ax.axis("off")
+        return _finish(fig, show)
+    labels = [r["method"] for r in rows]
+    vals = np.array([r["speedup_vs_ddim50"] for r in rows], dtype=float)
+    colors = [_FAMILY_STYLE.get(f"{r['model']}/{r['sampler']}", ("", "C7", ""))[1] for r in rows]
+    ax.barh(labels, vals, color=colors)
+    ax.invert_yaxis()
+    for i, (v, r) in enumerate(zip(vals, rows)):
+        ax.text(v, i, f" {v:.1f}x (NFE {r['nfe']}, {r['ms_per_image']:.1f} ms)", va="center", fontsize=7)
+    ax.axvline(1, color="0.3", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlim(vals.min() * 0.7, vals.max() * 8)
+    ax.set_xlabel("speed-up over the 50-step teacher (wall clock, log scale)")
+    ax.set_title(f"speed-up, task {task}")
+    ax.grid(False)
+    return _finish(fig, show)

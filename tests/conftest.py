@@ -7,6 +7,12 @@ os.environ.setdefault("CODI_NO_REEXEC", "1")
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+@pytest.fixture(autouse=True)
+def _deterministic_torch():
+    """Every test starts from the same global RNG state, so a failure reproduces."""
+    torch.manual_seed(0)
+
+
 def tiny_teacher_config():
     """A teacher config small enough for unit tests (a few ms per step)."""
     from codi_lib.config import TeacherConfig

@@ -24,12 +24,17 @@ def test_tasks_are_fixed_on_the_test_split(name):
         get_task("deblur")
 
 
-def test_super_resolution_keeps_only_low_frequencies():
+def test_super_resolution_sees_only_the_8x8_image():
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     c = test_conditions("sr4", x)
-    lo = torch.nn.functional.avg_pool2d
-    assert torch.allclose(lo(c, 4), lo(x, 4), atol=0.15)
-    assert (c - x).abs().mean() > 0.1
+    # adding detail with zero mean in every 4x4 block leaves the condition unchanged ...
+    checker = (torch.arange(4).view(4, 1) + torch.arange(4).view(1, 4)) % 2 * 0.2 - 0.1
+    detail = checker.repeat(8, 8).expand(2, 3, 32, 32)
+    assert torch.allclose(test_conditions("sr4", x + detail), c, atol=1e-5)
+    # ... while changing one block's mean changes it
+    y = x.clone()
+    y[:, :, :4, :4] += 0.3
+    assert (test_conditions("sr4", y) - c).abs().max() > 0.1
 
 
 def test_inpainting_condition_carries_the_mask():
