@@ -195,13 +195,20 @@ def codi_sampling_timesteps(num_steps: int, num_train_timesteps: int = 1000,
     """(C8) timesteps of the K-step CoDi sampler (DESIGN section 2): the grid
     {(N-1)Delta, ..., Delta} taken every ceil(N/K)-th point.
 
-    N = 50: K = 1 -> [980]; K = 4 -> [980, 720, 460, 200]. Introduced in notebook 05.
+    N = 50: K = 1 -> [980]; K = 4 -> [980, 720, 460, 200]. Where that stride leaves fewer
+    than K points (K = 8: every 7th point gives 7), the stride (N - 1) // K is used so the
+    sampler makes exactly K network evaluations (K = 8 -> [980, 860, ..., 140]).
+    Introduced in notebook 05.
     """
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
     delta = num_train_timesteps // n_grid
     desc = [n * delta for n in range(n_grid - 1, 0, -1)]
+    if num_steps > len(desc):
+        raise ValueError(f"num_steps={num_steps} exceeds the {len(desc)} grid points")
     stride = math.ceil(n_grid / num_steps)
+    if len(desc[::stride]) < num_steps:  # e.g. K = 8: ceil(50/8) = 7 leaves only 7 points
+        stride = len(desc) // num_steps
     return desc[::stride][:num_steps]
 
 

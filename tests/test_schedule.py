@@ -80,5 +80,7 @@ def test_grids():
     assert codi_sampling_timesteps(1) == [980]
     assert codi_sampling_timesteps(4) == [980, 720, 460, 200]
     assert codi_sampling_timesteps(2) == [980, 480]
+    assert codi_sampling_timesteps(8) == [980, 860, 740, 620, 500, 380, 260, 140]
+    assert all(len(codi_sampling_timesteps(k)) == k for k in range(1, 50))
     with pytest.raises(ValueError):
         codi_sampling_timesteps(0)

@@ -1,0 +1,341 @@
+#!/usr/bin/env python
+"""Build the course as a static, offline web site: ``site/index.html`` + one page per
+notebook, with working widgets.
+
+    python scripts/build_site.py                 # every notebook, lesson size
+    python scripts/build_site.py --fast          # CODI_FAST=1 (quicker, smaller)
+    python scripts/build_site.py --only 07 --out /tmp/site
+
+What it does, in order:
+
+1. Vendors the JavaScript the pages need from the npm registry, once, into
+   ``build/site-vendor/`` (``npm pack``; nothing is committed): the widget renderer
+   ``@jupyter-widgets/html-manager`` (its ``dist/`` bundle, which contains the core
+   widgets' code, CSS and fonts), ``requirejs`` (the bundle is an AMD module) and
+   ``mathjax`` 2 (the notebooks' equations; the lab
+   template and the widget renderer both speak MathJax 2). They are copied into ``<out>/_static/``
+   with their licences; later builds reuse the download (``--vendor-dir`` to use
+   another folder, e.g. one prepared on a machine with network access).
+2. Executes the notebooks in order, each in a fresh kernel started in ``notebooks/``,
+   with ``CODI_FAST`` set as asked and ``store_widget_state=True`` so that the widgets'
+   state (every model, every ``jslink``) is saved in the notebook.
+3. Exports each to HTML with nbconvert's ``lab`` template, pointing the widget
+   renderer, require.js and MathJax at ``_static/`` (relative paths, never a CDN), and
+   checks that no page loads anything from the network.
+4. Writes ``index.html`` listing the lessons with their run times.
+
+Needs ``npm`` the first time (or a filled ``--vendor-dir``). Exit status 1 if a
+notebook fails (the others are still built with ``--keep-going``).
+No paper equation: this is course tooling (introduced in notebooks/07_side_by_side.ipynb).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = REPO / "notebooks"
+DEFAULT_OUT = REPO / "site"
+DEFAULT_VENDOR = REPO / "build" / "site-vendor"
+
+#: npm packages vendored into _static (name, version). The html-manager 1.0.x line is the
+#: renderer of ipywidgets 8 (widget state version 2, @jupyter-widgets/controls 5).
+HTML_MANAGER = ("@jupyter-widgets/html-manager", "1.0.15")
+REQUIREJS = ("requirejs", "2.3.8")
+MATHJAX = ("mathjax", "2.7.9")
+
+STATIC = "_static"
+WIDGET_JS = f"{STATIC}/html-manager/embed-amd.js"
+REQUIRE_JS = f"{STATIC}/require.js"
+# the lab template configures MathJax 2 (MathJax.Hub), as does the widget renderer
+MATHJAX_JS = f"{STATIC}/mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe"
+
+
+def log(msg: str) -> None:
+    print(f"[build_site] {msg}", flush=True)
+
+
+# --------------------------------------------------------------------------- vendoring
+
+
+def _tarball_name(name: str, version: str) -> str:
+    return f"{name.lstrip('@').replace('/', '-')}-{version}.tgz"
+
+
+def fetch_npm_package(name: str, version: str, vendor_dir: Path) -> Path:
+    """The npm tarball of ``name@version`` in ``vendor_dir`` (``npm pack`` if absent)."""
+    vendor_dir.mkdir(parents=True, exist_ok=True)
+    tgz = vendor_dir / _tarball_name(name, version)
+    if tgz.is_file():
+        return tgz
+    npm = shutil.which("npm")
+    if npm is None:
+        return _download_from_registry(name, version, tgz)
+    log(f"npm pack {name}@{version}")
+    res = subprocess.run([npm, "pack", f"{name}@{version}", "--pack-destination", str(vendor_dir)],
+                         capture_output=True, text=True)
+    if res.returncode != 0 or not tgz.is_file():
+        raise SystemExit(f"`npm pack {name}@{version}` failed (no registry access?):\n"
+                         f"{res.stderr.strip()[-2000:]}")
+    return tgz
+
+
+def _download_from_registry(name: str, version: str, tgz: Path) -> Path:
+    """Without npm: the same tarball straight from the npm registry, checked against the
+    registry's sha512 integrity value."""
+    import base64
+    import hashlib
+    import urllib.request
+    registry = os.environ.get("NPM_CONFIG_REGISTRY", "https://registry.npmjs.org").rstrip("/")
+    log(f"npm not found: fetching {name}@{version} from {registry}")
+    try:
+        with urllib.request.urlopen(f"{registry}/{name}/{version}", timeout=60) as r:
+            dist = json.load(r)["dist"]
+        with urllib.request.urlopen(dist["tarball"], timeout=300) as r:
+            data = r.read()
+    except Exception as err:
+        raise SystemExit(f"could not fetch {name}@{version} ({err}); install npm, or put "
+                         f"{tgz.name} into {tgz.parent}") from None
+    algo, _, want = dist.get("integrity", "").partition("-")
+    if algo != "sha512" or base64.b64encode(hashlib.sha512(data).digest()).decode() != want:
+        raise SystemExit(f"{name}@{version}: the download does not match the registry's "
+                         "sha512 integrity value")
+    tmp = tgz.with_suffix(".part")
+    tmp.write_bytes(data)
+    tmp.replace(tgz)
+    return tgz
+
+
+def _extract(tgz: Path, members: dict[str, str], dest: Path) -> list[str]:
+    """Copy tar members whose path (under ``package/``) matches a regex key to
+    ``dest / <value-prefix> / <path relative to the regex's group 1>``."""
+    written = []
+    with tarfile.open(tgz, "r:gz") as tar:
+        for m in tar.getmembers():
+            if not m.isfile():
+                continue
+            rel = m.name.split("/", 1)[1] if "/" in m.name else m.name
+            for pattern, prefix in members.items():
+                match = re.fullmatch(pattern, rel)
+                if match:
+                    target = dest / prefix / match.group(1)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with tar.extractfile(m) as src, open(target, "wb") as out:
+                        shutil.copyfileobj(src, out)
+                    written.append(str(target.relative_to(dest)))
+                    break
+    return written
+
+
+def vendor_static(out: Path, vendor_dir: Path) -> None:
+    """Fill ``out/_static`` with the widget renderer, require.js and MathJax, and their
+    licences."""
+    static = out / STATIC
+    if static.exists():
+        shutil.rmtree(static)
+    static.mkdir(parents=True)
+    hm = fetch_npm_package(*HTML_MANAGER, vendor_dir)
+    files = _extract(hm, {r"dist/((?!.*\.map$)(?!embed\.js$)(?!libembed).*)": "html-manager",
+                          r"(package\.json)": "html-manager"}, static)
+    if "html-manager/embed-amd.js" not in [f.replace(os.sep, "/") for f in files]:
+        raise SystemExit(f"{hm.name} has no dist/embed-amd.js")
+    rq = fetch_npm_package(*REQUIREJS, vendor_dir)
+    _extract(rq, {r"(require\.js)": "", r"(README\.md)": "requirejs"}, static)
+    mj = fetch_npm_package(*MATHJAX, vendor_dir)
+    keep = (r"MathJax\.js", r"LICENSE", r"config/TeX-AMS_CHTML-full\.js", r"config/Safe\.js",
+            r"extensions/(?!a11y/mathmaps/).*", r"jax/input/TeX/.*", r"jax/element/.*",
+            r"jax/output/CommonHTML/.*", r"fonts/HTML-CSS/TeX/woff/.*", r"localization/en/.*")
+    _extract(mj, {f"({k})": "mathjax" for k in keep}, static)
+    (static / "LICENSES.md").write_text(
+        "# Third-party files in this folder\n\n"
+        "Fetched from the npm registry by scripts/build_site.py at build time.\n\n"
+        f"- `html-manager/`: {HTML_MANAGER[0]}@{HTML_MANAGER[1]}, BSD-3-Clause, "
+        "Copyright (c) Project Jupyter Contributors "
+        "(bundles @jupyter-widgets/base and controls, BSD-3-Clause; Font Awesome Free: "
+        "icons CC BY 4.0, fonts SIL OFL 1.1, code MIT; see "
+        "`html-manager/*.LICENSE.txt` where present).\n"
+        f"- `require.js`: {REQUIREJS[0]}@{REQUIREJS[1]}, MIT, Copyright jQuery Foundation "
+        "and other contributors.\n"
+        f"- `mathjax/`: {MATHJAX[0]}@{MATHJAX[1]}, Apache-2.0 (`mathjax/LICENSE`).\n")
+
+
+# --------------------------------------------------------------------------- notebooks
+
+
+def find_notebooks(only: list[str] | None) -> list[Path]:
+    nbs = sorted(p for p in NOTEBOOKS.glob("*.ipynb") if not p.name.startswith("."))
+    if only:
+        nbs = [p for p in nbs if any(p.name.startswith(o) or p.stem == o for o in only)]
+        if not nbs:
+            raise SystemExit(f"no notebook in {NOTEBOOKS} matches {only}")
+    return nbs
+
+
+def execute(path: Path, timeout: int, fast: bool):
+    """Run ``path`` top to bottom in a fresh kernel (cwd notebooks/), storing widget
+    state. Returns (notebook, seconds, error message or None)."""
+    import nbformat
+    from nbconvert.preprocessors import CellExecutionError, ExecutePreprocessor
+
+    nb = nbformat.read(path, as_version=4)
+    ep = ExecutePreprocessor(timeout=timeout, kernel_name="python3", store_widget_state=True)
+    t0 = time.perf_counter()
+    err = None
+    try:
+        ep.preprocess(nb, {"metadata": {"path": str(path.parent)}})
+    except CellExecutionError as e:
+        err = str(e).strip().splitlines()[-1][:500] if str(e).strip() else "cell failed"
+    except Exception as e:  # kernel died, timeout...
+        err = f"{type(e).__name__}: {e}"[:500]
+    return nb, time.perf_counter() - t0, err
+
+
+def _exporter():
+    from nbconvert import HTMLExporter
+
+    exp = HTMLExporter(template_name="lab")
+    exp.widget_renderer_url = WIDGET_JS
+    exp.require_js_url = REQUIRE_JS
+    exp.mathjax_url = MATHJAX_JS
+    exp.html_manager_semver_range = HTML_MANAGER[1]
+    # Mermaid is not vendored: the template imports it only for pages with a diagram,
+    # and export() refuses such pages rather than let them reach for a CDN.
+    exp.mermaid_js_url = f"{STATIC}/mermaid-not-vendored.mjs"
+    exp.mermaid_layout_elk_js_url = ""
+    return exp
+
+
+EXTERNAL = re.compile(r"""<(?:script|link|img|iframe)\b[^>]*?\b(?:src|href)\s*=\s*["']((?:https?:)?//[^"']+)""",
+                      re.I)
+
+
+def external_loads(page: str) -> list[str]:
+    """URLs that a page's script/link/img/iframe tags would fetch from the network."""
+    return EXTERNAL.findall(page)
+
+
+def title_of(nb) -> str:
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return ""
+
+
+# The widget bundle finds its fonts next to the URL of its AMD modules
+# ("@jupyter-widgets/..."), which require.js would resolve against the page's folder;
+# map those module names onto _static/html-manager so the fonts load from there.
+REQUIRE_CONFIG = ("<script>require.config({paths: {"
+                  f"'@jupyter-widgets/html-manager/dist': '{STATIC}/html-manager', "
+                  f"'@jupyter-widgets': '{STATIC}/html-manager'"
+                  "}});</script>")
+
+
+def export(nb, dest: Path, exporter) -> None:
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title_of(nb) or dest.stem}})
+    tag = f'<script src="{REQUIRE_JS}"></script>'
+    if "application/vnd.jupyter.widget-state+json" in body:
+        if tag not in body:
+            raise SystemExit(f"{dest.name}: the template's require.js tag was not found")
+        body = body.replace(tag, tag + "\n" + REQUIRE_CONFIG, 1)
+    if '<pre class="mermaid">' in body:
+        raise SystemExit(f"{dest.name} has a Mermaid diagram, which this offline site cannot "
+                         "render (Mermaid is not vendored): use an image instead")
+    bad = external_loads(body) + re.findall(r"https?://(?:cdn\.jsdelivr|unpkg\.com|cdnjs)[^\"'\s]*", body)
+    if bad:
+        raise SystemExit(f"{dest.name} would load from the network: {bad[:5]}")
+    dest.write_text(body, encoding="utf-8")
+
+
+def write_index(out: Path, entries: list[dict], fast: bool, seconds: float) -> None:
+    rows = []
+    for e in entries:
+        status = ("ok" if not e["error"] else
+                  f"<span style='color:#b00'>failed: {html.escape(e['error'])}</span>")
+        rows.append(f"<tr><td><a href='{html.escape(e['html'])}'>{html.escape(e['name'])}</a></td>"
+                    f"<td>{html.escape(e['title'])}</td><td>{e['seconds']:.0f} s</td>"
+                    f"<td>{status}</td></tr>")
+    mode = "fast mode (CODI_FAST=1, small sizes)" if fast else "lesson size"
+    when = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    (out / "index.html").write_text(f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>CoDi, hands on: the course</title>
+<style>body{{font-family:sans-serif;max-width:900px;margin:2em auto;padding:0 1em}}
+td,th{{padding:4px 10px;text-align:left;border-bottom:1px solid #ddd}}</style></head>
+<body><h1>CoDi, hands on: conditional diffusion distillation on a laptop</h1>
+<p>The course notebooks, executed on {html.escape(when)} in {mode}, with their outputs and
+working widgets. Everything on these pages works offline; the live parts of a widget (buttons,
+uploads) need JupyterLab (<code>make course</code>).</p>
+<table><tr><th>notebook</th><th>lesson</th><th>run time</th><th>status</th></tr>
+{''.join(rows)}</table>
+<p>Built by <code>scripts/build_site.py</code> in {seconds:.0f} s. Third-party JavaScript:
+see <a href="{STATIC}/LICENSES.md">{STATIC}/LICENSES.md</a>.</p></body></html>
+""", encoding="utf-8")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--fast", action="store_true",
+                    help="run the notebooks with CODI_FAST=1 (default: $CODI_FAST, else lesson size)")
+    ap.add_argument("--normal", action="store_true", help="force lesson size (CODI_FAST unset)")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: site/)")
+    ap.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. --only 00 07")
+    ap.add_argument("--timeout", type=int, default=1800, help="seconds per cell (default 1800)")
+    ap.add_argument("--vendor-dir", type=Path, default=DEFAULT_VENDOR,
+                    help="where npm tarballs are cached (default build/site-vendor)")
+    ap.add_argument("--keep-going", action="store_true",
+                    help="export the other notebooks when one fails (exit status still 1)")
+    args = ap.parse_args(argv)
+    fast = (args.fast or os.environ.get("CODI_FAST") == "1") and not args.normal
+    if fast:
+        os.environ["CODI_FAST"] = "1"
+    else:
+        os.environ.pop("CODI_FAST", None)
+    sys.path.insert(0, str(REPO))
+    from codi_lib.env import ALLOCATOR_ENV  # faster CPU steps in the kernels (see env.py)
+    for key, value in ALLOCATOR_ENV.items():
+        os.environ.setdefault(key, value)
+    t0 = time.perf_counter()
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    notebooks = find_notebooks(args.only)
+    vendor_static(out, args.vendor_dir)
+    exporter = _exporter()
+    log(f"{len(notebooks)} notebook(s), {'fast mode' if fast else 'lesson size'} -> {out}")
+    entries, failed = [], False
+    for path in notebooks:
+        log(f"executing {path.name} ...")
+        nb, secs, err = execute(path, args.timeout, fast)
+        name = path.stem + ".html"
+        if err:
+            failed = True
+            log(f"{path.name} FAILED after {secs:.0f} s: {err}")
+        else:
+            log(f"{path.name} ran in {secs:.1f} s")
+        if err and not args.keep_going:
+            write_index(out, entries + [{"name": path.name, "title": title_of(nb), "html": name,
+                                         "seconds": secs, "error": err}], fast,
+                        time.perf_counter() - t0)
+            export(nb, out / name, exporter)
+            return 1
+        export(nb, out / name, exporter)
+        entries.append({"name": path.name, "title": title_of(nb), "html": name,
+                        "seconds": secs, "error": err})
+    write_index(out, entries, fast, time.perf_counter() - t0)
+    log(f"done in {time.perf_counter() - t0:.0f} s: open {out / 'index.html'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
