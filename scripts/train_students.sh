@@ -36,17 +36,17 @@ lane_a() {
   run inpaint pe-codi pe-codi 300 2e-4
   run canny pe-codi pe-codi 300 2e-4
   run canny cm-two-stage cm-two-stage 300 1e-4
-  run sr4 codi-no-guidance codi 200 1e-4 --set loss.lambda_cg=0
+  run sr4 codi-no-guidance codi 200 2e-4 --set loss.lambda_cg=0
 }
 
 lane_b() {
-  run sr4 codi codi 600 1e-4
+  run sr4 codi codi 600 2e-4
   run sr4 pe-codi pe-codi 500 2e-4
-  run inpaint codi codi 400 1e-4
-  run canny codi codi 400 1e-4
+  run inpaint codi codi 400 2e-4
+  run canny codi codi 400 2e-4
   run inpaint cm-two-stage cm-two-stage 300 1e-4
-  run sr4 codi-ode-teacher codi 200 1e-4 --set loss.ode_model=teacher
-  run sr4 codi-no-consistency codi 200 1e-4 --set loss.lambda_cons=0
+  run sr4 codi-ode-teacher codi 200 2e-4 --set loss.ode_model=teacher
+  run sr4 codi-no-consistency codi 200 2e-4 --set loss.lambda_cons=0
 }
 
 mkdir -p runs/students
