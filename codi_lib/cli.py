@@ -72,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _report(res) -> None:
+    print(json.dumps({"out": str(res.out_dir), "step": res.step,
+                      "train_seconds": round(res.train_seconds, 1)}))
+
+
 def main(argv=None) -> int:
     from .env import ensure_fast_allocator
     if argv is None:
@@ -82,10 +87,8 @@ def main(argv=None) -> int:
         from .teacher import train_teacher
         cfg = load_config(args.config, TeacherConfig) if args.config else TeacherConfig()
         apply_overrides(cfg, args.set)
-        res = train_teacher(cfg, args.out, resume=not args.no_resume,
-                            progress=not args.no_progress)
-        print(json.dumps({"out": str(res.out_dir), "step": res.step,
-                          "train_seconds": round(res.train_seconds, 1)}))
+        _report(train_teacher(cfg, args.out, resume=not args.no_resume,
+                              progress=not args.no_progress))
     elif args.cmd == "train":
         from .codi_train import ConditionalConfig, train_conditional
         from .config import apply_overrides, load_config
@@ -93,10 +96,8 @@ def main(argv=None) -> int:
                ConditionalConfig(mode=args.mode, task=args.task, teacher=args.teacher,
                                  init_from=args.init_from))
         apply_overrides(cfg, args.set)
-        res = train_conditional(cfg, args.out, resume=not args.no_resume,
-                                progress=not args.no_progress)
-        print(json.dumps({"out": str(res.out_dir), "step": res.step,
-                          "train_seconds": round(res.train_seconds, 1)}))
+        _report(train_conditional(cfg, args.out, resume=not args.no_resume,
+                                  progress=not args.no_progress))
     elif args.cmd == "export":
         from .codi_train import export_conditional
         print(export_conditional(args.run_dir, args.dest, half=not args.fp32))

@@ -50,3 +50,19 @@ def tiny_teacher_dir(tmp_path_factory):
     imgs = torch.randint(0, 256, (16, 3, 16, 16), dtype=torch.uint8, generator=g)
     train_teacher(cfg, root / "run", images=imgs, progress=False)
     return export_teacher(root / "run", root / "teacher")
+
+
+def export_tiny_students(teacher_dir, students_dir, task="sr4", modes=("controlnet", "codi")):
+    """Export ``modes`` after 2 training steps each on the tiny test teacher into
+    ``students_dir/<task>/<mode>`` (the layout of data/students)."""
+    from codi_lib.codi_train import ConditionalConfig, export_conditional, train_conditional
+    imgs = torch.randint(0, 256, (16, 3, 16, 16), dtype=torch.uint8,
+                         generator=torch.Generator().manual_seed(3))
+    for mode in modes:
+        cfg = ConditionalConfig(mode=mode, task=task, teacher=str(teacher_dir))
+        t = cfg.train
+        t.max_steps, t.batch_size, t.warmup_steps = 2, 4, 1
+        t.sample_every, t.ckpt_every, t.log_every = 0, 2, 1
+        run = students_dir.parent / f"run-{task}-{mode}"
+        train_conditional(cfg, run, resume=False, progress=False, images=imgs)
+        export_conditional(run, students_dir / task / mode)

@@ -22,17 +22,8 @@ SEEDS = (0, 1)
 
 
 def _export_tiny(teacher_dir, students_dir, task="sr4"):
-    from codi_lib.codi_train import ConditionalConfig, export_conditional, train_conditional
-    g = torch.Generator().manual_seed(3)
-    imgs = torch.randint(0, 256, (16, 3, 16, 16), dtype=torch.uint8, generator=g)
-    for mode in ("controlnet", "codi"):
-        cfg = ConditionalConfig(mode=mode, task=task, teacher=str(teacher_dir))
-        t = cfg.train
-        t.max_steps, t.batch_size, t.warmup_steps = 2, 4, 1
-        t.sample_every, t.ckpt_every, t.log_every = 0, 2, 1
-        run = students_dir.parent / f"run-{task}-{mode}"
-        train_conditional(cfg, run, resume=False, progress=False, images=imgs)
-        export_conditional(run, students_dir / task / mode)
+    from conftest import export_tiny_students
+    export_tiny_students(teacher_dir, students_dir, task)
 
 
 @pytest.fixture(scope="module")
