@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Train and export every shipped conditional model, in two lanes that run side by side
-# (one thread each: 2 cores). Resumable: rerunning continues each run where it stopped;
+# (one thread each: 2 cores). The ablations are run on PE-CoDi (branch only), so each
+# ships as a 2.4 MB branch and data/ stays under its 100 MB budget. Resumable: rerunning continues each run where it stopped;
 # finished runs are skipped. Logs: runs/students/<task>-<name>.log
 #
 #   bash scripts/train_students.sh            # both lanes in the background
@@ -36,7 +37,7 @@ lane_a() {
   run inpaint pe-codi pe-codi 300 2e-4
   run canny pe-codi pe-codi 300 2e-4
   run canny cm-two-stage cm-two-stage 300 1e-4
-  run sr4 codi-no-guidance codi 200 2e-4 --set loss.lambda_cg=0
+  run sr4 pe-codi-no-guidance pe-codi 300 2e-4 --set loss.lambda_cg=0
 }
 
 lane_b() {
@@ -45,8 +46,8 @@ lane_b() {
   run inpaint codi codi 400 2e-4
   run canny codi codi 400 2e-4
   run inpaint cm-two-stage cm-two-stage 300 1e-4
-  run sr4 codi-ode-teacher codi 200 2e-4 --set loss.ode_model=teacher
-  run sr4 codi-no-consistency codi 200 2e-4 --set loss.lambda_cons=0
+  run sr4 pe-codi-ode-teacher pe-codi 300 2e-4 --set loss.ode_model=teacher
+  run sr4 pe-codi-no-consistency pe-codi 300 2e-4 --set loss.lambda_cons=0
 }
 
 mkdir -p runs/students
