@@ -492,16 +492,31 @@ def print_timings(seconds: dict, reference: str | None = None) -> None:
 
 #: How every conditional model folder ``data/students/<task>/<name>`` is trained: name ->
 #: (``codi train --mode``, extra ``--set`` overrides). The shipped settings (steps, learning
-#: rates) are in ``scripts/train_students.sh``. Introduced in notebooks/04_adding_a_condition.ipynb.
+#: rates) are in ``scripts/train_students.sh``; the shipped ablations are the ``pe-codi-*``
+#: ones (branch only, small), the ``codi-*`` ones are the same ablations of full CoDi.
+#: Introduced in notebooks/04_adding_a_condition.ipynb.
 CONDITIONAL_RECIPES = {
     "controlnet": ("controlnet", ()),
     "pe-codi": ("pe-codi", ()),
     "codi": ("codi", ()),
     "cm-two-stage": ("cm-two-stage", ()),
+    "pe-codi-no-guidance": ("pe-codi", ("loss.lambda_cg=0",)),
+    "pe-codi-no-consistency": ("pe-codi", ("loss.lambda_cons=0",)),
+    "pe-codi-ode-teacher": ("pe-codi", ("loss.ode_model=teacher",)),
     "codi-no-guidance": ("codi", ("loss.lambda_cg=0",)),
     "codi-no-consistency": ("codi", ("loss.lambda_cons=0",)),
     "codi-ode-teacher": ("codi", ("loss.ode_model=teacher",)),
 }
+
+
+def ablation_models() -> tuple[str, list[str]]:
+    """(the model the benchmark's ablations modify, [the ablation model names]), read from
+    :data:`codi_lib.bench.METHODS` and :data:`CONDITIONAL_RECIPES`: today ("pe-codi",
+    ["pe-codi-no-guidance", "pe-codi-no-consistency", "pe-codi-ode-teacher"]).
+    Introduced in notebooks/05_consistency_loss.ipynb."""
+    from .bench import METHODS
+    names = list(dict.fromkeys(m.model for m in METHODS if m.label.startswith("ablation")))
+    return CONDITIONAL_RECIPES[names[0]][0], names
 #: Where the lessons put stand-in models they train because a shipped one is missing.
 STAND_IN_DIR = RUNS_DIR / "course-students"
 
@@ -554,13 +569,23 @@ class ConditionalModel:
         return f"ConditionalModel({self.task}/{self.name}, {kind}, {self.steps} steps, {_short(self.path)})"
 
 
+def _stand_in_ready(task: str, name: str) -> bool:
+    """A stand-in for ``task/name`` exists and was made with the current teacher."""
+    dest = STAND_IN_DIR / task / name
+    return ((dest / "controlnet.safetensors").is_file()
+            and _read_json(dest / "record.json").get("teacher_steps")
+            == _read_json(TEACHER_DIR / "record.json").get("steps"))
+
+
 def _stand_in(task: str, name: str, steps: int, students_dir) -> Path:
     """Train and export a tiny stand-in for ``task/name`` (batch 8, ``steps`` steps, no
-    sample grids) into :data:`STAND_IN_DIR`, reusing one that is already there."""
+    sample grids) into :data:`STAND_IN_DIR`, reusing one that is already there and was
+    made with the current teacher."""
     from .codi_train import ConditionalConfig, export_conditional, train_conditional
     dest = STAND_IN_DIR / task / name
-    if (dest / "controlnet.safetensors").is_file():
+    if _stand_in_ready(task, name):
         return dest
+    teacher_stamp = _read_json(TEACHER_DIR / "record.json").get("steps")
     mode, sets = CONDITIONAL_RECIPES[name]
     init = ""
     if mode == "cm-two-stage":  # CM-II starts from a trained controlnet model
@@ -575,7 +600,7 @@ def _stand_in(task: str, name: str, steps: int, students_dir) -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         train_conditional(cfg, run, resume=False, progress=False)
-    export_conditional(run, dest, note={"stand_in": True})
+    export_conditional(run, dest, note={"stand_in": True, "teacher_steps": teacher_stamp})
     return dest
 
 
@@ -585,7 +610,7 @@ def load_or_train_conditional(task: str = "sr4", name: str = "codi", students_di
     :func:`students_root`), or, when it is missing, say so with the commands that train it
     (:func:`train_commands`) and train a tiny *stand-in* for ``steps`` steps (default 3,
     batch 8) into ``runs/course-students/<task>/<name>`` so that every cell still runs;
-    a stand-in already there is reused. A stand-in learns almost nothing: its pictures show
+    a stand-in already there is reused if it was made with the current teacher. A stand-in learns almost nothing: its pictures show
     that the code runs, not what the method achieves, and every caption made from
     :attr:`ConditionalModel.label` says so. Introduced in
     notebooks/04_adding_a_condition.ipynb."""
@@ -594,7 +619,7 @@ def load_or_train_conditional(task: str = "sr4", name: str = "codi", students_di
     stand_in = not (path / "controlnet.safetensors").is_file()
     if stand_in:
         steps = steps or 3
-        have = (STAND_IN_DIR / task / name / "controlnet.safetensors").is_file()
+        have = _stand_in_ready(task, name)
         if not quiet:
             print(f"missing: {_short(path)} (the shipped {name} model for {task}). Train it with\n"
                   + "".join(f"    {line}\n" for line in train_commands(task, name).splitlines())
@@ -738,25 +763,28 @@ def fid_of_sets(real: torch.Tensor, fakes: dict, batch_size: int = 50) -> dict:
 
 
 def load_bench(path=None) -> dict | None:
-    """The benchmark result ``bench.json`` in ``path`` (default ``data/bench``, written by
-    ``codi bench --out data/bench``), or None when there is none. Introduced in
-    notebooks/06_measuring.ipynb."""
-    p = Path(path) if path is not None else BENCH_DIR
+    """The benchmark result ``bench.json`` in ``path`` (default: ``$CODI_BENCH_DIR`` if
+    set, else ``data/bench``, written by ``codi bench --out data/bench``), or None when
+    there is none. The result gets a ``"path"`` entry saying where it was read.
+    Introduced in notebooks/06_measuring.ipynb."""
+    p = Path(path or os.environ.get("CODI_BENCH_DIR") or BENCH_DIR)
     p = p / "bench.json" if p.is_dir() or p.suffix != ".json" else p
     data = _read_json(p)
-    return data if data.get("rows") else None
+    if not data.get("rows"):
+        return None
+    data["path"] = _short(p)
+    return data
 
 
-def bench_students_dir(task: str = "sr4", students_dir=None, stand_ins: bool | None = None,
+def bench_students_dir(task: str = "sr4", students_dir=None, stand_ins: bool = True,
                        steps: int | None = None) -> Path:
     """A folder laid out like ``data/students`` with every model the benchmark rows of
     ``task`` use (:data:`codi_lib.bench.METHODS`), for a quick benchmark in a lesson:
     shipped models are copied in; missing ones get a tiny stand-in
-    (:func:`load_or_train_conditional`) when ``stand_ins`` (default: in fast mode), and
-    stay missing otherwise (the benchmark then reports them as missing). Prints which is
-    which. Introduced in notebooks/06_measuring.ipynb."""
+    (:func:`load_or_train_conditional`) when ``stand_ins``, and stay missing otherwise
+    (the benchmark then reports them as missing). Prints which is which. Introduced in
+    notebooks/06_measuring.ipynb."""
     from .bench import METHODS
-    stand_ins = FAST if stand_ins is None else stand_ins
     dest = RUNS_DIR / "course-bench" / "students"
     if dest.exists():
         shutil.rmtree(dest)
@@ -780,3 +808,12 @@ def bench_students_dir(task: str = "sr4", students_dir=None, stand_ins: bool | N
     if missing:
         print(f"  missing:   {', '.join(missing)} (their rows will say so)")
     return dest
+
+
+def mean_saturation(images: torch.Tensor) -> float:
+    """Mean HSV colour saturation of (N, 3, H, W) images in [-1, 1]: 0 = grey, 1 = pure
+    colour; over-saturated samples score above their ground truth. Introduced in
+    notebooks/05_consistency_loss.ipynb."""
+    u = (images.detach().float().clamp(-1, 1) + 1) / 2
+    mx, mn = u.max(1).values, u.min(1).values
+    return float(((mx - mn) / mx.clamp_min(1e-3)).mean())

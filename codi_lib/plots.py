@@ -473,3 +473,31 @@ def plot_speedup(result: dict, task: str, show: bool = True):
     ax.set_title(f"speed-up, task {task}")
     ax.grid(False)
     return _finish(fig, show)
+
+
+def plot_latency_vs_nfe(runs: dict, show: bool = True):
+    """Measured wall time per image against measured NFE, one labelled point per run
+    (``runs = {label: {"nfe": ..., "ms_per_image": ...}}``), with the straight line
+    through the origin at the median cost per evaluation. Introduced in
+    notebooks/06_measuring.ipynb."""
+    plt = _plt()
+    labels = list(runs)
+    nfe = np.array([runs[k]["nfe"] for k in labels], dtype=float)
+    ms = np.array([runs[k]["ms_per_image"] for k in labels], dtype=float)
+    per = float(np.median(ms / nfe))
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    xs = np.linspace(0, nfe.max() * 1.05, 50)
+    ax.plot(xs, per * xs, color="0.6", lw=1, ls="--", label=f"{per:.1f} ms per evaluation per image")
+    ax.scatter(nfe, ms, color="C3", zorder=3)
+    seen: dict = {}
+    for k, a, b in zip(labels, nfe, ms):  # labels of equal NFE stacked, not overlapping
+        i = seen[a] = seen.get(a, -1) + 1
+        right = a > 0.6 * nfe.max()
+        ax.annotate(k, (a, b), textcoords="offset points", xytext=(-8 if right else 8, 8 + 11 * i),
+                    ha="right" if right else "left", fontsize=8,
+                    arrowprops=dict(arrowstyle="-", color="0.7", lw=0.5) if i else None)
+    ax.set_xlabel("network evaluations (NFE, counted)")
+    ax.set_ylabel("wall time per image (ms)")
+    ax.set_title("latency grows with the number of network evaluations")
+    ax.legend(fontsize=8)
+    return _finish(fig, show)
