@@ -141,3 +141,14 @@ def load_checkpoint(ckpt_dir, model, ema_model, optimizer, lr_scheduler) -> dict
     if lr_scheduler is not None and state.get("lr_scheduler"):
         lr_scheduler.load_state_dict(state["lr_scheduler"])
     return state
+
+
+def training_record(run_dir, ckpt_dir) -> dict:
+    """Steps, training seconds, hardware and the mean of the last 20 logged losses of a
+    run at checkpoint ``ckpt_dir``: the common part of every shipped ``record.json``."""
+    state = json.loads((Path(ckpt_dir) / "state.json").read_text())
+    log = [json.loads(l) for l in (Path(run_dir) / "log.jsonl").read_text().splitlines() if l.strip()]
+    tail = [r["loss"] for r in log[-20:]]
+    return {"steps": state["step"], "train_seconds": round(state["extra"].get("train_seconds", 0), 1),
+            "hardware": state["extra"].get("hardware"),
+            "final_loss_mean_last_logs": round(sum(tail) / max(len(tail), 1), 5)}

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from .checkpoint import latest_checkpoint, load_weights
+from .checkpoint import latest_checkpoint, load_weights, training_record
 from .conditional import ControlledDenoiser, build_conditional, set_trainable
 from .config import CONFIG_KINDS, TrainConfig, load_config, save_config
 from .losses import CoDiLossConfig, codi_loss
@@ -157,12 +157,7 @@ def export_conditional(run_dir, dest, half: bool = True, note: dict | None = Non
     if "unet" not in parts and (dest / "unet.safetensors").exists():
         (dest / "unet.safetensors").unlink()
     save_config(cfg, dest / "config.json")
-    state = json.loads((ckpt / "state.json").read_text())
-    log = [json.loads(l) for l in (run_dir / "log.jsonl").read_text().splitlines() if l.strip()]
-    tail = [r["loss"] for r in log[-20:]]
-    record = {"steps": state["step"], "train_seconds": round(state["extra"].get("train_seconds", 0), 1),
-              "hardware": state["extra"].get("hardware"), "weights": f"EMA, {dt}",
-              "final_loss_mean_last_logs": round(sum(tail) / max(len(tail), 1), 5), **(note or {})}
+    record = {**training_record(run_dir, ckpt), "weights": f"EMA, {dt}", **(note or {})}
     (dest / "record.json").write_text(json.dumps(record, indent=2) + "\n")
     return dest
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import latest_checkpoint, load_weights, save_weights
+from .checkpoint import latest_checkpoint, load_weights, save_weights, training_record
 from .config import TeacherConfig, load_config, save_config
 from .models import build_unet, count_parameters, unet_forward
 from .schedule import NoiseSchedule
@@ -106,14 +106,8 @@ def export_teacher(run_dir, dest, note: dict | None = None) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     save_weights(model.unet, dest / "unet.safetensors")
     save_config(cfg, dest / "config.json")
-    state = json.loads((ckpt / "state.json").read_text())
-    log = [json.loads(l) for l in (run_dir / "log.jsonl").read_text().splitlines() if l.strip()]
-    tail = [r["loss"] for r in log[-20:]]
-    record = {"steps": state["step"], "train_seconds": round(state["extra"].get("train_seconds", 0), 1),
-              "hardware": state["extra"].get("hardware"),
-              "final_loss_mean_last_logs": round(sum(tail) / max(len(tail), 1), 5),
-              "parameters": count_parameters(model.unet), "weights": "EMA",
-              **(note or {})}
+    record = {**training_record(run_dir, ckpt), "parameters": count_parameters(model.unet),
+              "weights": "EMA", **(note or {})}
     (dest / "record.json").write_text(json.dumps(record, indent=2) + "\n")
     return dest
 
