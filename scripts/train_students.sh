@@ -38,6 +38,7 @@ lane_a() {
   run canny pe-codi pe-codi 300 2e-4
   run canny cm-two-stage cm-two-stage 300 1e-4
   run sr4 pe-codi-no-guidance pe-codi 300 2e-4 --set loss.lambda_cg=0
+  run sr4 pe-codi-no-consistency pe-codi 300 2e-4 --set loss.lambda_cons=0
 }
 
 lane_b() {
@@ -47,7 +48,6 @@ lane_b() {
   run canny codi codi 400 2e-4
   run inpaint cm-two-stage cm-two-stage 300 1e-4
   run sr4 pe-codi-ode-teacher pe-codi 300 2e-4 --set loss.ode_model=teacher
-  run sr4 pe-codi-no-consistency pe-codi 300 2e-4 --set loss.lambda_cons=0
 }
 
 mkdir -p runs/students
