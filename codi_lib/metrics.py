@@ -164,7 +164,7 @@ def _try_download_alexnet() -> Path | None:
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:  # torch.hub announces "Downloading ..." even when it then fails offline: keep quiet
-        with contextlib.redirect_stderr(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()):
             torch.hub.load_state_dict_from_url(TORCHVISION_ALEXNET_URL, progress=False,
                                                check_hash=True, map_location="cpu")
     except Exception:  # offline, DNS failure, proxy refusal, hash mismatch...
