@@ -45,11 +45,11 @@ FAST_TEACHER_STEPS = (1, 2, 4, 8, 50)
 #: Student step counts (the CoDi sampler, (C8)).
 STUDENT_STEPS = tuple(range(1, 9))
 #: Curtain positions in percent: 0 = all teacher, 100 = all student.
-CURTAIN_POSITIONS = tuple(range(0, 101, 10))
+CURTAIN_POSITIONS = (0, 25, 50, 75, 100)
 #: Tasks shown at lesson size (when their models exist).
 DEFAULT_TASKS = ("sr4", "inpaint")
 #: Test-split indices shown at lesson size: a mushroom, a tiger, a face.
-DEFAULT_IMAGES = (421, 445, 508)
+DEFAULT_IMAGES = (421, 445, 508)  # lesson size shows the first two
 #: Seeds (starting noise) shown at lesson size.
 DEFAULT_SEEDS = (0, 1)
 #: Display enlargement: 32 px -> 160 px, nearest neighbour.
@@ -74,7 +74,7 @@ def default_students_dir() -> Path:
 
 
 def default_settings(fast: bool | None = None) -> dict:
-    """The sizes notebook 07 renders: at lesson size 2 tasks x 3 test images x 2 seeds
+    """The sizes notebook 07 renders: at lesson size 2 tasks x 2 test images x 2 seeds
     with teacher steps :data:`TEACHER_STEPS`; in fast mode (``course.FAST``) 1 task x
     2 images x 1 seed with :data:`FAST_TEACHER_STEPS`. The student always gets 1..8
     steps. Returns keyword arguments for :func:`build_frames`.
@@ -86,7 +86,7 @@ def default_settings(fast: bool | None = None) -> dict:
         return {"tasks": DEFAULT_TASKS[:1], "images": (DEFAULT_IMAGES[0], DEFAULT_IMAGES[2]),
                 "seeds": DEFAULT_SEEDS[:1], "teacher_steps": FAST_TEACHER_STEPS,
                 "student_steps": STUDENT_STEPS}
-    return {"tasks": DEFAULT_TASKS, "images": DEFAULT_IMAGES, "seeds": DEFAULT_SEEDS,
+    return {"tasks": DEFAULT_TASKS, "images": DEFAULT_IMAGES[:2], "seeds": DEFAULT_SEEDS,
             "teacher_steps": TEACHER_STEPS, "student_steps": STUDENT_STEPS}
 
 
@@ -674,9 +674,10 @@ class SideBySideUI:
                 f.student_steps[c["student_steps"].index])
 
 
-def _stack_of(children, control, links, css_class=None):
+def _stack_of(children, control, links, css_class=None, layout=None):
     import ipywidgets as W
-    st = W.Stack(children=list(children), selected_index=control.index or 0)
+    kw = {"layout": layout} if layout is not None else {}
+    st = W.Stack(children=list(children), selected_index=control.index or 0, **kw)
     if css_class:
         st.add_class(css_class)
     links.append(W.jslink((control, "index"), (st, "selected_index")))
@@ -704,6 +705,13 @@ def build_ui(frames: SideBySideFrames, live: bool = True) -> SideBySideUI:
     img_layout = W.Layout(width=f"{px}px", height=f"{px}px")  # shared by every Image
     panel_layout = W.Layout(width=f"{px + 24}px", margin="0 6px 0 0")
     links: list = []
+    # one Layout/Style model shared by every Stack and caption: a lesson-size widget has
+    # thousands of parts, and each default Layout/Style would be one more widget model
+    from ipywidgets.widgets.widget_string import HTMLStyle  # not exported at top level
+    stack_layout, cap_layout, cap_style = W.Layout(), W.Layout(), HTMLStyle()
+
+    def _stack(children, control, _links, css_class=None):
+        return _stack_of(children, control, _links, css_class, stack_layout)
 
     def image(png, css=None):
         im = W.Image(value=png, format="png", layout=img_layout)
@@ -712,7 +720,7 @@ def build_ui(frames: SideBySideFrames, live: bool = True) -> SideBySideUI:
         return im
 
     def caption(text):
-        return W.HTML(value=text)
+        return W.HTML(value=text, layout=cap_layout, style=cap_style)
 
     def panel(title, picture, cap, css):
         box = W.VBox([W.HTML(f"<b>{html.escape(title)}</b>"), picture, cap], layout=panel_layout)
@@ -748,16 +756,16 @@ def build_ui(frames: SideBySideFrames, live: bool = True) -> SideBySideUI:
         cond = panel("condition", image(case.condition.png), caption(case.condition.caption),
                      "codi-condition")
         teacher = panel("teacher · DDIM",
-                        _stack_of([image(f.png) for f in case.teacher], t_sl, links, "codi-teacher-stack"),
-                        _stack_of([caption(f.caption) for f in case.teacher], t_sl, links,
+                        _stack([image(f.png) for f in case.teacher], t_sl, links, "codi-teacher-stack"),
+                        _stack([caption(f.caption) for f in case.teacher], t_sl, links,
                                   "codi-teacher-caption"), "codi-teacher")
         student = panel("student · CoDi",
-                        _stack_of([image(f.png) for f in case.student], s_sl, links, "codi-student-stack"),
-                        _stack_of([caption(f.caption) for f in case.student], s_sl, links,
+                        _stack([image(f.png) for f in case.student], s_sl, links, "codi-student-stack"),
+                        _stack([caption(f.caption) for f in case.student], s_sl, links,
                                   "codi-student-caption"), "codi-student")
         truth = panel("ground truth", image(case.ground_truth.png),
                       caption(case.ground_truth.caption), "codi-truth")
-        curtain = _stack_of([_stack_of([image(png) for png in row], c_sl, links)
+        curtain = _stack([_stack([image(png) for png in row], c_sl, links)
                              for row in case.curtain], s_sl, links, "codi-curtain-stack")
         curtain_box = panel("curtain", curtain, curtain_caption, "codi-curtain")
         return W.HBox([cond, teacher, student, truth, curtain_box])
@@ -770,14 +778,14 @@ def build_ui(frames: SideBySideFrames, live: bool = True) -> SideBySideUI:
     for tf in frames.tasks:
         per_image = []
         for ii in range(len(frames.images)):
-            per_image.append(_stack_of([case_view(tf.case(ii, si)) for si in range(len(frames.seeds))],
+            per_image.append(_stack([case_view(tf.case(ii, si)) for si in range(len(frames.seeds))],
                                        seed_dd, links, "codi-seed-stack"))
-        cases = _stack_of(per_image, image_dd, links, "codi-image-stack")
-        race = _stack_of([_stack_of([W.HTML(h) for h in row], s_sl, links) for row in tf.race],
+        cases = _stack(per_image, image_dd, links, "codi-image-stack")
+        race = _stack([_stack([caption(h) for h in row], s_sl, links) for row in tf.race],
                          t_sl, links, "codi-race-stack")
         task_views.append(W.VBox([cases, W.HTML("<b>race</b>: wall time of the two runs "
                                                 "behind the selected frames"), race]))
-    root = _stack_of(task_views, task_dd, links, "codi-task-stack")
+    root = _stack(task_views, task_dd, links, "codi-task-stack")
 
     notes = [f"Pre-rendered in {frames.seconds:.0f} s on {html.escape(frames.hardware)}: "
              f"{len(frames.tasks)} task(s) x {len(frames.images)} image(s) x "

@@ -247,7 +247,7 @@ def test_live_callbacks_report_into_the_ui(frames):
 def test_default_settings_sizes():
     fast, normal = W.default_settings(True), W.default_settings(False)
     assert len(fast["tasks"]) == 1 and len(fast["images"]) == 2 and len(fast["seeds"]) == 1
-    assert len(normal["images"]) == 3 and len(normal["seeds"]) == 2
+    assert len(normal["images"]) == 2 and len(normal["seeds"]) == 2
     assert normal["teacher_steps"][-1] == 50 and fast["teacher_steps"][-1] == 50
     assert tuple(normal["student_steps"]) == tuple(range(1, 9))
 
