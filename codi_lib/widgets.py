@@ -48,8 +48,9 @@ STUDENT_STEPS = tuple(range(1, 9))
 CURTAIN_POSITIONS = (0, 25, 50, 75, 100)
 #: Tasks shown at lesson size (when their models exist).
 DEFAULT_TASKS = ("sr4", "inpaint")
-#: Test-split indices shown at lesson size: a mushroom, a tiger, a face.
-DEFAULT_IMAGES = (421, 445, 508)  # lesson size shows the first two
+#: Test-split indices for notebook 07: a mushroom, a tiger, a face (lesson size shows the
+#: first two, fast mode the first and the last).
+DEFAULT_IMAGES = (421, 445, 508)
 #: Seeds (starting noise) shown at lesson size.
 DEFAULT_SEEDS = (0, 1)
 #: Display enlargement: 32 px -> 160 px, nearest neighbour.
