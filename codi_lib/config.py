@@ -28,6 +28,7 @@ class TrainConfig:
     warmup_steps: int = 200
     grad_clip: float = 1.0
     ema_decay: float = 0.999
+    ema_warmup: bool = False  # decay min(mu, (1 + k) / (10 + k)) at step k, as diffusers' EMAModel
     bf16: bool = True
     seed: int = 0
     hflip: bool = True
@@ -44,7 +45,8 @@ class TeacherConfig:
     unet: UNetConfig = field(default_factory=UNetConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    data: str = "emoji"  # "emoji" or a folder of images
+    data: str = "emoji"  # "emoji" (train split), "emoji-fit" (train minus val) or a folder
+    min_snr_gamma: float = 0.0  # > 0: Min-SNR-gamma loss weighting (Hang et al. 2023)
     kind: str = "teacher"
 
 

@@ -25,7 +25,8 @@ REBUILD_COMMAND = (
     "python scripts/build_emoji_dataset.py "
     "--font /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf --out data/emoji32.npz"
 )
-SPLITS = ("train", "test", "all")
+SPLITS = ("train", "test", "all", "fit", "val")
+VAL_FRACTION = 0.1  # share of the train split's base emoji held out as "val"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
@@ -57,7 +58,12 @@ class EmojiData:
 
 
 def load_emoji(split: str = "train", path: str | os.PathLike | None = None) -> EmojiData:
-    """Load the shipped Noto emoji set (``split``: "train", "test" or "all").
+    """Load the shipped Noto emoji set (``split``: "train", "test", "all", "fit" or "val").
+
+    "val" is a validation split carved from "train" by base emoji (about 10% of the
+    base keys, chosen by a hash of the key, so variants stay together and the choice
+    never changes); "fit" is the rest of "train". Recipes are decided on "val", never
+    on "test".
 
     ``path`` defaults to ``data_dir() / "emoji32.npz"``. A missing file raises
     FileNotFoundError and an unreadable one ValueError, both naming the path and the
@@ -87,9 +93,24 @@ def load_emoji(split: str = "train", path: str | os.PathLike | None = None) -> E
         raise ValueError(
             f"emoji data set at {path} is unreadable or corrupt ({err}); rebuild it "
             f"from the repository root with: {REBUILD_COMMAND}") from err
-    keep = np.ones(n, bool) if split == "all" else split_arr == split
+    if split == "all":
+        keep = np.ones(n, bool)
+    elif split in ("fit", "val"):
+        in_val = np.array([is_val_base(b) for b in arrays["base"]])
+        keep = (split_arr == "train") & (in_val if split == "val" else ~in_val)
+    else:
+        keep = split_arr == split
     return EmojiData(images[keep], arrays["names"][keep], arrays["sequences"][keep],
                      arrays["base"][keep], metadata)
+
+
+def is_val_base(base_key: str) -> bool:
+    """Whether a base emoji of the train split belongs to the "val" split: a stable
+    hash of the key, so the choice is the same on every machine and never depends on
+    the test split. No paper equation."""
+    import hashlib
+    h = int.from_bytes(hashlib.sha1(str(base_key).encode()).digest()[:4], "big")
+    return h / 2 ** 32 < VAL_FRACTION
 
 
 def _uint8_to_float(images: torch.Tensor) -> torch.Tensor:

@@ -156,8 +156,8 @@ def c_skip(t, sigma_data: float = SIGMA_DATA, kappa: float = KAPPA):
     ``t`` is the integer timestep (DESIGN section 2), so c_skip(0) = 1 and f(z, 0) = z.
     Introduced in notebook 03.
     """
-    t = torch.as_tensor(t, dtype=torch.float32)
-    return sigma_data ** 2 / ((kappa * t) ** 2 + sigma_data ** 2)
+    t = torch.as_tensor(t, dtype=torch.float64)  # float64, then rounded: stays monotone
+    return (sigma_data ** 2 / ((kappa * t) ** 2 + sigma_data ** 2)).float()
 
 
 def c_out(t, sigma_data: float = SIGMA_DATA, kappa: float = KAPPA):
@@ -166,8 +166,8 @@ def c_out(t, sigma_data: float = SIGMA_DATA, kappa: float = KAPPA):
     c_out(0) = 0, so the consistency function is the identity at t = 0.
     Introduced in notebook 03.
     """
-    t = torch.as_tensor(t, dtype=torch.float32)
-    return kappa * t / torch.sqrt((kappa * t) ** 2 + sigma_data ** 2)
+    t = torch.as_tensor(t, dtype=torch.float64)  # float64, then rounded: stays monotone
+    return (kappa * t / torch.sqrt((kappa * t) ** 2 + sigma_data ** 2)).float()
 
 
 def consistency_fn(z, x_hat, t):

@@ -30,12 +30,30 @@ class Denoiser(torch.nn.Module):
         return unet_forward(self.unet, z, t)
 
 
-def denoising_loss(schedule: NoiseSchedule, task=None, encode=None, text=None):
+def min_snr_weight(schedule: NoiseSchedule, t: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Min-SNR-gamma weights (Hang et al. 2023) of the per-sample loss in this schedule's
+    prediction space: min(SNR, gamma) times the x-space error, SNR = alpha^2 / sigma^2.
+    For v the x error is sigma^2 times the v error, so the weight is
+    min(SNR, gamma) / (SNR + 1); for eps it is min(SNR, gamma) / SNR; for x it is
+    min(SNR, gamma). Introduced in notebook 02; no equation of the CoDi paper."""
+    a, s = schedule.alpha_sigma(t, 1)
+    snr = (a ** 2 / s.clamp_min(1e-8) ** 2).clamp_max(1e8)
+    clipped = snr.clamp_max(gamma)
+    if schedule.prediction_type == "v_prediction":
+        return clipped / (snr + 1)
+    if schedule.prediction_type == "epsilon":
+        return clipped / snr
+    return clipped
+
+
+def denoising_loss(schedule: NoiseSchedule, task=None, encode=None, text=None,
+                   min_snr_gamma: float = 0.0):
     """The ordinary diffusion objective ||net(z_t, t[, c]) - target||^2 with z_t from (C1)
     and target eps, v or x per the schedule (Ho et al. 2020; the paper's Sec. 3 teacher
     objective). With a ``task`` the network also gets the condition c = task(x): this is
     the ``controlnet`` mode. Returns a ``loss_fn`` for :func:`train_loop`. ``encode`` and
     ``text`` are as in :func:`codi_lib.losses.codi_loss` (latent/text models).
+    ``min_snr_gamma`` > 0 weights each sample by :func:`min_snr_weight`.
     Introduced in notebook 01."""
 
     def loss_fn(model, ema_model, x, gen, step):
@@ -50,7 +68,11 @@ def denoising_loss(schedule: NoiseSchedule, task=None, encode=None, text=None):
         z = schedule.add_noise(x, eps, t)
         out = model(z, t, cond)
         target = schedule.target(x, eps, t)
-        return torch.mean((out.float() - target) ** 2), {}
+        err = (out.float() - target) ** 2
+        if min_snr_gamma > 0:
+            w = min_snr_weight(schedule, t, min_snr_gamma).to(err.device)
+            return torch.mean(err.mean(dim=tuple(range(1, err.dim()))) * w), {}
+        return torch.mean(err), {}
 
     return loss_fn
 
@@ -75,8 +97,8 @@ def load_training_images(cfg: TeacherConfig):
     """uint8 tensor (N, C, H, W) of the training images named by ``cfg.data``."""
     from .data import ImageFolderDataset, load_emoji
     from .train_loop import images_to_tensor
-    if cfg.data == "emoji":
-        return images_to_tensor(load_emoji("train").images)
+    if cfg.data in ("emoji", "emoji-fit"):
+        return images_to_tensor(load_emoji("train" if cfg.data == "emoji" else "fit").images)
     return ImageFolderDataset(cfg.data, size=cfg.unet.sample_size).images
 
 
@@ -88,7 +110,7 @@ def train_teacher(cfg: TeacherConfig, out_dir, resume: bool = True, progress: bo
     model = Denoiser(build_unet(cfg.unet))
     schedule = NoiseSchedule(cfg.schedule)
     imgs = images if images is not None else load_training_images(cfg)
-    return train_loop(cfg, model, imgs, denoising_loss(schedule), out_dir,
+    return train_loop(cfg, model, imgs, denoising_loss(schedule, min_snr_gamma=cfg.min_snr_gamma), out_dir,
                       sample_fn=make_sample_fn(cfg), resume=resume, progress=progress,
                       stop_after=stop_after)
 

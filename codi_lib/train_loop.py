@@ -25,7 +25,7 @@ from diffusers.optimization import get_scheduler
 from tqdm.auto import tqdm
 
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from .config import TrainConfig, save_config, to_dict
+from .config import TrainConfig, from_dict, save_config, to_dict
 
 
 class TrainingDiverged(RuntimeError):
@@ -137,6 +137,10 @@ def train_loop(config, model: torch.nn.Module, images_u8: torch.Tensor,
     ckpt = latest_checkpoint(out_dir) if resume else None
     if ckpt is not None:
         saved = json.loads((ckpt / "config.json").read_text())
+        try:  # fill keys added to the config classes since the run started with defaults
+            saved = to_dict(from_dict(type(config), saved, str(ckpt / "config.json")))
+        except (ValueError, TypeError):
+            pass
         diffs = [d for d in _config_diff(saved, to_dict(config))
                  if not d.startswith(RESUMABLE_CHANGES)]
         if diffs:
@@ -190,7 +194,8 @@ def train_loop(config, model: torch.nn.Module, images_u8: torch.Tensor,
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
-        ema_update(ema_model, acc.unwrap_model(model), tc.ema_decay)
+        decay = min(tc.ema_decay, (1 + step) / (10 + step)) if tc.ema_warmup else tc.ema_decay
+        ema_update(ema_model, acc.unwrap_model(model), decay)
         step += 1
         steps_this_call += 1
         now = time.time()
