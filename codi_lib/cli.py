@@ -53,14 +53,32 @@ def _parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="measure every method on every task (JSON + Markdown)")
     b.add_argument("--out", default="runs/bench", help="folder for bench.json and bench.md")
-    b.add_argument("--quick", action="store_true", help="16 test images per task (minutes)")
+    b.add_argument("--quick", action="store_true", help="16 test images per task, 1 seed, 50 resamples (minutes)")
     b.add_argument("-n", "--num-images", type=int, default=None, help="test images per task (default: all)")
     b.add_argument("--tasks", nargs="*", default=None)
     b.add_argument("--students", default=None, help="folder of trained models (default: data/students)")
+    b.add_argument("--seeds", type=int, default=3, help="noise seeds averaged (default 3)")
+    b.add_argument("--resamples", type=int, default=300, help="bootstrap resamples for the 95%% intervals")
 
     from .poc import add_arguments as add_poc_arguments
     add_poc_arguments(sub.add_parser("poc", help="proof of concept on your own images: "
                                      "controlnet teacher + CoDi student + report.html"))
+
+    q = sub.add_parser("eval-teacher", help="FID/KID/sharpness of a teacher's DDIM samples "
+                       "against real images, beside the real-data floor (JSON)")
+    src = q.add_mutually_exclusive_group()
+    src.add_argument("--teacher", default=None, help="exported teacher folder (default: data/teacher)")
+    src.add_argument("--run", default=None, help="a training run folder: its newest EMA checkpoint")
+    q.add_argument("-n", "--num-images", type=int, default=None,
+                   help="samples and floor images (default: the size of the reference split)")
+    q.add_argument("--reference", default="test", choices=["test", "val"],
+                   help="real images to compare with (val: recipe choices; test: the shipped number)")
+    q.add_argument("--floor-split", default="train", choices=["train", "fit"],
+                   help="where the floor's real images come from (fit with --reference val)")
+    q.add_argument("--steps", type=int, default=50)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--grid", default=None, help="also write the first 64 samples as a PNG grid")
+    q.add_argument("--out", default=None, help="JSON file (default: <teacher>/quality.json)")
 
     s = sub.add_parser("sample", help="sample a PNG grid from a teacher")
     s.add_argument("--teacher", default=None, help="exported teacher folder (default: data/teacher)")
@@ -75,6 +93,28 @@ def _parser() -> argparse.ArgumentParser:
 def _report(res) -> None:
     print(json.dumps({"out": str(res.out_dir), "step": res.step,
                       "train_seconds": round(res.train_seconds, 1)}))
+
+
+def _eval_teacher(args) -> int:
+    from .teacher import load_run_teacher, load_teacher
+    from .teacher_quality import teacher_quality
+    if args.run:
+        model, cfg, ckpt = load_run_teacher(args.run)
+        where = f"{ckpt} (EMA)"
+        default_out = Path(args.run) / "quality.json"
+    else:
+        model, cfg = load_teacher(args.teacher)
+        where = str(args.teacher or "data/teacher")
+        default_out = Path(where) / "quality.json"
+    res = {"teacher": where, **teacher_quality(model, cfg, args.num_images, args.reference,
+                                                args.floor_split, args.steps, args.seed,
+                                                progress=True, grid=args.grid)}
+    out = Path(args.out) if args.out else default_out
+    from .config import atomic_write_text
+    atomic_write_text(out, json.dumps(res, indent=2) + "\n")
+    print(json.dumps(res, indent=2))
+    print(f"wrote {out}")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -104,7 +144,9 @@ def main(argv=None) -> int:
     elif args.cmd == "bench":
         from .bench import run_benchmark
         n = 16 if args.quick else args.num_images
-        res = run_benchmark(args.out, args.tasks, n, students_dir=args.students)
+        seeds = 1 if args.quick else args.seeds
+        res = run_benchmark(args.out, args.tasks, n, students_dir=args.students, seeds=seeds,
+                            resamples=50 if args.quick else args.resamples)
         print((Path(args.out) / "bench.md").read_text())
         print(f"wrote {Path(args.out) / 'bench.json'} in {res['seconds']} s")
     elif args.cmd == "poc":
@@ -113,6 +155,8 @@ def main(argv=None) -> int:
     elif args.cmd == "export-teacher":
         from .teacher import export_teacher
         print(export_teacher(args.run_dir, args.dest))
+    elif args.cmd == "eval-teacher":
+        return _eval_teacher(args)
     elif args.cmd == "sample":
         import time
 

@@ -788,7 +788,7 @@ def bench_students_dir(task: str = "sr4", students_dir=None, stand_ins: bool = T
     dest = RUNS_DIR / "course-bench" / "students"
     if dest.exists():
         shutil.rmtree(dest)
-    names = list(dict.fromkeys(m.model for m in METHODS))
+    names = list(dict.fromkeys(m.model for m in METHODS if m.model))
     shipped, made, missing = [], [], []
     for name in names:
         src = students_root(students_dir) / task / name

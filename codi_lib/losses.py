@@ -69,13 +69,20 @@ def consistency_output(model_fn, z, t, cond, schedule: NoiseSchedule):
     return consistency_fn(z, x_hat, t)
 
 
-def consistency_term(f, f_target, space: str = "x", z_t=None, t=None, schedule=None):
-    """(C6): mean((f - f_target)^2) in x space, or the same difference expressed as noise
-    predictions at z_t, eps = (z_t - alpha_t f)/sigma_t, in eps space. Notebook 05."""
+def consistency_term(f, f_target, space: str = "x", z_t=None, t=None, schedule=None,
+                     z_s=None, s=None):
+    """(C6): the consistency term. In x space (the official code's default)
+    mean((f - f_target)^2). In eps space, as the official ``consistency_epsilon``
+    option: the noise implied by the online prediction at z_t,
+    eps = (z_t - alpha_t f) / sigma_t, against the noise implied by the EMA target at
+    z_s, eps' = (z_s - alpha_s f_target) / sigma_s: mean((eps - eps')^2). Notebook 05."""
     if space == "x":
         return torch.mean((f - f_target) ** 2)
-    a, s = schedule.alpha_sigma(t, z_t.dim(), z_t.device)
-    return torch.mean(((a / s) * (f_target - f)) ** 2)
+    a_t, s_t = schedule.alpha_sigma(t, z_t.dim(), z_t.device)
+    a_s, s_s = schedule.alpha_sigma(s, z_s.dim(), z_s.device)
+    eps_online = (z_t - a_t * f) / s_t
+    eps_target = (z_s - a_s * f_target) / s_s
+    return torch.mean((eps_online - eps_target) ** 2)
 
 
 def guidance_term(f, x):
@@ -115,7 +122,7 @@ def codi_loss(schedule: NoiseSchedule, cfg: CoDiLossConfig, task, ode_model=None
         with torch.no_grad():
             f_target = consistency_output(ema_model, z_s, s, cond, schedule)
         f = consistency_output(model, z_t, t, cond, schedule)
-        l_cons = consistency_term(f, f_target, cfg.space, z_t, t, schedule)
+        l_cons = consistency_term(f, f_target, cfg.space, z_t, t, schedule, z_s, s)
         l_cg = guidance_term(f, x)
         loss = cfg.lambda_cons * l_cons + cfg.lambda_cg * l_cg
         return loss, {"l_cons": l_cons.detach(), "l_cg": l_cg.detach()}

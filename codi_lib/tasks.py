@@ -21,12 +21,16 @@ TEST_SEED = 20240617  # fixed seed of the test-split conditions
 
 @dataclass(frozen=True)
 class Task:
-    """One conditional task: ``degrade(x, gen) -> cond`` and a way to show ``cond``."""
+    """One conditional task: ``degrade(x, gen) -> cond``, a way to show ``cond``, and
+    ``as_output(cond)``: the condition itself turned into an image, the no-model
+    baseline of the benchmark (bicubic upsampling for SR; the known pixels with the
+    hole filled by their mean colour for inpainting; the edge map for Canny)."""
     name: str
     title: str
     cond_channels: int
     degrade: Callable[[torch.Tensor, torch.Generator], torch.Tensor]
     show: Callable[[torch.Tensor], torch.Tensor]
+    as_output: Callable[[torch.Tensor], torch.Tensor] | None = None  # no-model baseline
 
 
 def super_resolution_4x(x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
@@ -97,15 +101,24 @@ def _show_gray(c):
     return c[:, :1].expand(-1, 3, -1, -1)
 
 
+def _inpaint_as_output(c):
+    """Known pixels kept, the hole filled with each image's mean known colour."""
+    img, mask = c[:, :3], (c[:, 3:4] + 1) / 2
+    known = (1 - mask)
+    mean = (img * known).sum((2, 3), keepdim=True) / known.sum((2, 3), keepdim=True).clamp_min(1)
+    return img * known + mean * mask
+
+
 def _show_inpaint(c):
     img, mask = c[:, :3], (c[:, 3:4] + 1) / 2
     return img * (1 - mask) + mask * torch.tensor([0.6, -0.6, 0.6]).view(1, 3, 1, 1).to(c)
 
 
 TASKS: dict[str, Task] = {
-    "sr4": Task("sr4", "4x super-resolution", 3, super_resolution_4x, _show_rgb),
-    "inpaint": Task("inpaint", "inpainting (free-form and box masks)", 4, inpainting, _show_inpaint),
-    "canny": Task("canny", "Canny edges to image", 1, canny_edges, _show_gray),
+    "sr4": Task("sr4", "4x super-resolution", 3, super_resolution_4x, _show_rgb, _show_rgb),
+    "inpaint": Task("inpaint", "inpainting (free-form and box masks)", 4, inpainting,
+                    _show_inpaint, _inpaint_as_output),
+    "canny": Task("canny", "Canny edges to image", 1, canny_edges, _show_gray, _show_gray),
 }
 
 

@@ -119,12 +119,7 @@ def export_teacher(run_dir, dest, note: dict | None = None) -> Path:
     """Copy the EMA weights and config of the newest checkpoint in ``run_dir`` to
     ``dest`` (``unet.safetensors`` + ``config.json`` + ``record.json``)."""
     run_dir, dest = Path(run_dir), Path(dest)
-    ckpt = latest_checkpoint(run_dir)
-    if ckpt is None:
-        raise FileNotFoundError(f"no checkpoint in {run_dir}")
-    cfg = load_config(ckpt / "config.json", TeacherConfig)
-    model = Denoiser(build_unet(cfg.unet))
-    load_weights(model, ckpt / "ema.safetensors")
+    model, cfg, ckpt = load_run_teacher(run_dir)
     dest.mkdir(parents=True, exist_ok=True)
     save_weights(model.unet, dest / "unet.safetensors")
     save_config(cfg, dest / "config.json")
@@ -132,6 +127,19 @@ def export_teacher(run_dir, dest, note: dict | None = None) -> Path:
               "weights": "EMA", **(note or {})}
     (dest / "record.json").write_text(json.dumps(record, indent=2) + "\n")
     return dest
+
+
+def load_run_teacher(run_dir):
+    """The EMA teacher of the newest checkpoint of a training run: (Denoiser in eval
+    mode, TeacherConfig, checkpoint folder). Notebook 02."""
+    run_dir = Path(run_dir)
+    ckpt = latest_checkpoint(run_dir)
+    if ckpt is None:
+        raise FileNotFoundError(f"no checkpoint in {run_dir}")
+    cfg = load_config(ckpt / "config.json", TeacherConfig)
+    model = Denoiser(build_unet(cfg.unet))
+    load_weights(model, ckpt / "ema.safetensors")
+    return model.eval().requires_grad_(False), cfg, ckpt
 
 
 def load_teacher(path=None, device="cpu"):

@@ -140,14 +140,30 @@ def test_bench_has_every_row_and_flags_missing_models(tmp_path, tiny_teacher_dir
         train_conditional(cfg, tmp_path / "runs" / mode, images=imgs, progress=False)
         export_conditional(tmp_path / "runs" / mode, tmp_path / "students" / "sr4" / mode)
     from test_metrics import LevelsTo64  # a cheap 64-feature stand-in: FID's own tests cover Inception
-    res = run_benchmark(tmp_path / "bench", ["sr4"], n_images=4, batch_size=4,
-                        students_dir=tmp_path / "students", progress=False, extractor=LevelsTo64())
+    res = run_benchmark(tmp_path / "bench", ["sr4"], n_images=4, batch_size=4, seeds=2,
+                        resamples=20, students_dir=tmp_path / "students", progress=False,
+                        extractor=LevelsTo64())
     rows = res["rows"]
     assert [r["method"] for r in rows] == [m.label for m in METHODS]
-    measured = {r["method"]: r for r in rows if "lpips" in r}
+    measured = {r["key"]: r for r in rows if "lpips" in r and not r.get("reference")}
     assert set(r["model"] for r in measured.values()) == {"controlnet", "codi"}
-    assert measured["ControlNet teacher, DDIM-50"]["nfe"] == 50
-    assert measured["CoDi, 4"]["nfe"] == 4 and measured["CoDi, 8"]["nfe"] == 8
-    assert all("missing" in r for r in rows if r["model"] not in ("controlnet", "codi"))
+    assert measured["controlnet/ddim/50"]["nfe"] == 50
+    assert measured["controlnet/dpmsolver++/1"]["nfe"] == 1
+    assert measured["codi/codi/4"]["nfe"] == 4 and measured["codi/codi/8"]["nfe"] == 8
+    for r in measured.values():
+        assert r["lpips_ci"][0] <= r["lpips"] <= r["lpips_ci"][1]
+        assert r["fid_ci"][0] <= r["fid"] <= r["fid_ci"][1]
+        assert r["train_batch"] == 4 and r["train_steps"] == 1
+    assert all("missing" in r for r in rows if r["model"] not in ("", "controlnet", "codi"))
+    cond = next(r for r in rows if r["key"] == "reference/condition/0")
+    floor = next(r for r in rows if r["key"] == "reference/floor/0")
+    assert cond["reference"] and "lpips" in cond and floor["reference"] and "lpips" not in floor
+    assert res["fid_floor"] == floor["fid"] and res["n_reference"] == 608
+    pairs = {(p["a"], p["b"], p["metric"]) for p in res["paired"]}
+    assert ("codi/codi/1", "controlnet/ddim/1", "lpips") in pairs
+    assert ("codi/codi/4", "controlnet/dpmsolver++/4", "fid") in pairs
+    assert not any(p["a"].startswith("pe-codi") for p in res["paired"])  # not trained here
+    assert any(g["goal"].startswith("CoDi-4 within 5%") for g in res["goals"])
+    assert (tmp_path / "bench" / "quality_vs_nfe_sr4.png").is_file()
     md = (tmp_path / "bench" / "bench.md").read_text()
-    assert "CoDi, 1" in md and "no trained model" in md
+    assert "CoDi-1" in md and "no trained model" in md and "Paired differences" in md
