@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path(os.environ.get("CODI_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+TITLE = "Welcome"  # in the first cell of notebooks/00_welcome.ipynb
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
@@ -68,8 +69,9 @@ def make_course(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("make-course")
     env = dict(os.environ, CODI_PORT=str(_free_port()), CODI_LAB_ARGS="--no-browser",
                CODI_FAST="1",
-               # JupyterLab's settings, workspaces and runtime files go to tmp, not ~/.jupyter
-               JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"))
+               # JupyterLab's settings, workspaces, runtime and data files go to tmp, not ~
+               JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+               JUPYTER_DATA_DIR=str(tmp / "data"))
     env.pop("MAKEFLAGS", None)
     proc = subprocess.Popen(["make", "course"], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -144,8 +146,10 @@ def test_make_course_opens_notebook_00_in_the_browser(make_course, tmp_path):
             page.wait_for_selector(".jp-LabShell", timeout=120_000)
             page.goto(f"{base}/lab/tree/00_welcome.ipynb")
             page.wait_for_selector(".jp-Notebook .jp-MarkdownCell", timeout=120_000)
-            tab = page.locator(".lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel").first
-            assert "00_welcome" in tab.inner_text()
+            page.wait_for_selector("#jp-main-dock-panel .lm-TabBar-tabLabel:has-text('00_welcome')",
+                                   timeout=30_000)
+            first = page.locator(".jp-Notebook .jp-MarkdownCell").first.inner_text()
+            assert TITLE in first, first[:300]
             page.screenshot(path=str(tmp_path / "make_course_00.png"))
             art = os.environ.get("CODI_ARTIFACTS")
             if art:
