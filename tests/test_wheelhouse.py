@@ -28,8 +28,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _offline_env() -> dict:
     """pip with no configuration file, no PIP_* settings and a proxy that refuses every
-    connection: anything that tried the network would fail."""
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("PIP_")}
+    connection: anything that tried the network would fail. No PYTHONPATH either, so
+    that the fresh environment cannot see this checkout."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.upper().startswith("PIP_") and k not in ("PYTHONPATH", "PYTHONHOME")}
     dead = "http://127.0.0.1:9"
     env.update(PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1",
                http_proxy=dead, https_proxy=dead, HTTP_PROXY=dead, HTTPS_PROXY=dead,
