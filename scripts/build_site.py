@@ -313,12 +313,42 @@ def _slides_exporter():
     return exp
 
 
+def _split_at_headings(source: str) -> list[str]:
+    """A markdown cell's text cut before every ``#``/``##``/``###`` heading line (outside
+    code fences), so that a heading in the middle of a cell still opens a slide."""
+    parts, cur, fence = [], [], False
+    for line in source.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fence = not fence
+        if not fence and re.match(r"#{1,3} ", line) and any(x.strip() for x in cur):
+            parts.append("\n".join(cur).strip("\n"))
+            cur = []
+        cur.append(line)
+    parts.append("\n".join(cur).strip("\n"))
+    return [p for p in parts if p.strip()]
+
+
 def slide_types(nb):
-    """A copy of ``nb`` cut into slides: a markdown cell that starts with a ``#`` or ``##``
-    heading opens a slide, one with ``###`` a sub-slide (reached with the down arrow);
-    every other cell continues the current one. Slide metadata already in a cell wins."""
+    """A copy of ``nb`` cut into slides: markdown cells are split before every heading,
+    a part that starts with a ``#`` or ``##`` heading opens a slide, one with ``###`` a
+    sub-slide (reached with the down arrow); every other cell continues the current one.
+    Slide metadata already in a cell wins. The code cells are the notebook's own."""
     import copy
+
+    import nbformat
     nb = copy.deepcopy(nb)
+    cells = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and not cell.metadata.get("slideshow"):
+            for k, part in enumerate(_split_at_headings(cell.source)):
+                piece = nbformat.v4.new_markdown_cell(part)
+                if k == 0:
+                    piece.metadata = copy.deepcopy(cell.metadata)
+                    piece.attachments = cell.get("attachments", {})
+                cells.append(piece)
+        else:
+            cells.append(cell)
+    nb.cells = cells
     for cell in nb.cells:
         if cell.metadata.get("slideshow", {}).get("slide_type"):
             continue

@@ -84,3 +84,23 @@ def test_build_docs_writes_offline_printable_pages(tmp_path):
     glossary = (tmp_path / "glossary.html").read_text(encoding="utf-8")
     assert "<table>" in glossary and "<td>" in glossary  # Markdown tables became tables
     assert "size: A4 landscape" in (tmp_path / "cheatsheet.html").read_text(encoding="utf-8")
+
+
+def test_slides_cut_every_notebook_at_its_headings_and_keep_its_code():
+    """scripts/build_site.py's slide cutting: a slide at every #/## heading, even in the
+    middle of a markdown cell (not inside a code fence), the code cells untouched."""
+    import nbformat
+    sys.path.insert(0, str(REPO / "scripts"))
+    import build_site
+    for path in build_site.find_notebooks(None):
+        nb = nbformat.read(path, as_version=4)
+        cut = build_site.slide_types(nb)
+        assert [c.source for c in cut.cells if c.cell_type == "code"] == \
+               [c.source for c in nb.cells if c.cell_type == "code"]
+        headings = [part for c in nb.cells if c.cell_type == "markdown"
+                    for part in build_site._split_at_headings(c.source)
+                    if re.match(r"#{1,2} ", part)]
+        slides = [c for c in cut.cells if c.metadata["slideshow"]["slide_type"] == "slide"]
+        assert len(slides) == len(headings) >= 2, path.name
+    fenced = build_site._split_at_headings("## A\ntext\n```bash\n# a comment\n```\n## B\nmore")
+    assert fenced == ["## A\ntext\n```bash\n# a comment\n```", "## B\nmore"]
