@@ -1,10 +1,11 @@
 #!/usr/bin/env python
-"""Build the course as a static, offline web site: ``site/index.html`` + one page per
-notebook, with working widgets.
+"""Build the course as a static, offline web site: ``site/index.html`` + one page and one
+slide deck per notebook, with working widgets, and the host's kit from ``docs/``.
 
     python scripts/build_site.py                 # every notebook, lesson size
     python scripts/build_site.py --fast          # CODI_FAST=1 (quicker, smaller)
     python scripts/build_site.py --only 07 --out /tmp/site
+    python scripts/build_site.py --no-slides     # pages only
 
 What it does, in order:
 
@@ -13,7 +14,9 @@ What it does, in order:
    ``@jupyter-widgets/html-manager`` (its ``dist/`` bundle, which contains the core
    widgets' code, CSS and fonts), ``requirejs`` (the bundle is an AMD module) and
    ``mathjax`` 2 (the notebooks' equations; the lab
-   template and the widget renderer both speak MathJax 2). They are copied into ``<out>/_static/``
+   template and the widget renderer both speak MathJax 2), and for the slides
+   ``reveal.js`` 4 and ``jquery`` (nbconvert's reveal template loads both). They are copied
+   into ``<out>/_static/``
    with their licences; later builds reuse the download (``--vendor-dir`` to use
    another folder, e.g. one prepared on a machine with network access).
 2. Executes the notebooks in order, each in a fresh kernel started in ``notebooks/``,
@@ -22,7 +25,13 @@ What it does, in order:
 3. Exports each to HTML with nbconvert's ``lab`` template, pointing the widget
    renderer, require.js and MathJax at ``_static/`` (relative paths, never a CDN), and
    checks that no page loads anything from the network.
-4. Writes ``index.html`` listing the lessons with their run times.
+4. Exports each to slides (``<name>.slides.html``) with nbconvert's reveal.js exporter,
+   from the same executed notebook: a new slide at every ``#``/``##`` heading, a
+   sub-slide (arrow down) at every ``###`` heading, long slides scroll. Same offline
+   check. ``--no-slides`` skips them.
+5. Renders the host's kit (``docs/*.md``: agenda, instructor notes, glossary, cheat
+   sheet) to printable pages in ``<out>/docs/`` (``scripts/build_docs.py``).
+6. Writes ``index.html`` listing the lessons with their run times and slides.
 
 Needs ``npm`` the first time (or a filled ``--vendor-dir``). Exit status 1 if a
 notebook fails (the others are still built with ``--keep-going``).
@@ -53,12 +62,18 @@ DEFAULT_VENDOR = REPO / "build" / "site-vendor"
 HTML_MANAGER = ("@jupyter-widgets/html-manager", "1.0.15")
 REQUIREJS = ("requirejs", "2.3.8")
 MATHJAX = ("mathjax", "2.7.9")
+#: the slides: nbconvert's reveal template is written for reveal.js 4 (dist/reveal.js,
+#: plugin/notes/notes.js, dist/theme/*.css) and loads jQuery before require.js
+REVEAL = ("reveal.js", "4.6.0")
+JQUERY = ("jquery", "3.7.1")
 
 STATIC = "_static"
 WIDGET_JS = f"{STATIC}/html-manager/embed-amd.js"
 REQUIRE_JS = f"{STATIC}/require.js"
 # the lab template configures MathJax 2 (MathJax.Hub), as does the widget renderer
 MATHJAX_JS = f"{STATIC}/mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe"
+REVEAL_PREFIX = f"{STATIC}/reveal.js"
+JQUERY_JS = f"{STATIC}/jquery.min.js"
 
 
 def log(msg: str) -> None:
@@ -156,6 +171,17 @@ def vendor_static(out: Path, vendor_dir: Path) -> None:
             r"extensions/(?!a11y/mathmaps/).*", r"jax/input/TeX/.*", r"jax/element/.*",
             r"jax/output/CommonHTML/.*", r"fonts/HTML-CSS/TeX/woff/.*", r"localization/en/.*")
     _extract(mj, {f"({k})": "mathjax" for k in keep}, static)
+    rv = fetch_npm_package(*REVEAL, vendor_dir)
+    # the white theme only: the others @import web fonts from Google's servers
+    files = _extract(rv, {r"(dist/reveal\.(?:js|css))": "reveal.js",
+                          r"(dist/theme/white\.css)": "reveal.js",
+                          r"(dist/theme/fonts/source-sans-pro/.*)": "reveal.js",
+                          r"(plugin/notes/notes\.js)": "reveal.js", r"(LICENSE)": "reveal.js"},
+                     static)
+    if "reveal.js/dist/reveal.js" not in [f.replace(os.sep, "/") for f in files]:
+        raise SystemExit(f"{rv.name} has no dist/reveal.js")
+    jq = fetch_npm_package(*JQUERY, vendor_dir)
+    _extract(jq, {r"dist/(jquery\.min\.js)": "", r"(LICENSE\.txt)": "jquery"}, static)
     (static / "LICENSES.md").write_text(
         "# Third-party files in this folder\n\n"
         "Fetched from the npm registry by scripts/build_site.py at build time.\n\n"
@@ -166,7 +192,11 @@ def vendor_static(out: Path, vendor_dir: Path) -> None:
         "`html-manager/*.LICENSE.txt` where present).\n"
         f"- `require.js`: {REQUIREJS[0]}@{REQUIREJS[1]}, MIT, Copyright jQuery Foundation "
         "and other contributors.\n"
-        f"- `mathjax/`: {MATHJAX[0]}@{MATHJAX[1]}, Apache-2.0 (`mathjax/LICENSE`).\n")
+        f"- `mathjax/`: {MATHJAX[0]}@{MATHJAX[1]}, Apache-2.0 (`mathjax/LICENSE`).\n"
+        f"- `reveal.js/`: {REVEAL[0]}@{REVEAL[1]}, MIT, Copyright Hakim El Hattab "
+        "(`reveal.js/LICENSE`; its theme fonts: SIL OFL 1.1, see `reveal.js/dist/theme/fonts/`).\n"
+        f"- `jquery.min.js`: {JQUERY[0]}@{JQUERY[1]}, MIT, Copyright OpenJS Foundation and "
+        "other contributors (`jquery/LICENSE.txt`).\n")
 
 
 # --------------------------------------------------------------------------- notebooks
@@ -258,14 +288,119 @@ def export(nb, dest: Path, exporter) -> None:
     dest.write_text(body, encoding="utf-8")
 
 
-def write_index(out: Path, entries: list[dict], fast: bool, seconds: float) -> None:
+# nbconvert's reveal template imports Mermaid (from a CDN by default) on every page, with
+# or without a diagram; this template leaves that block out (no Mermaid is vendored).
+SLIDES_TEMPLATE = ("{%- extends 'index.html.j2' -%}\n"
+                   "{% block html_head_js_mermaidjs %}{% endblock html_head_js_mermaidjs %}\n")
+
+
+def _slides_exporter():
+    import jinja2
+    from nbconvert import SlidesExporter
+
+    exp = SlidesExporter(extra_loaders=[jinja2.DictLoader({"codi_slides.html.j2": SLIDES_TEMPLATE})],
+                         template_file="codi_slides.html.j2")
+    exp.reveal_url_prefix = REVEAL_PREFIX
+    exp.reveal_theme = "white"  # the one theme vendored (see vendor_static)
+    exp.reveal_scroll = True  # a slide longer than the screen scrolls
+    exp.jquery_url = JQUERY_JS
+    exp.widget_renderer_url = WIDGET_JS
+    exp.require_js_url = REQUIRE_JS
+    exp.mathjax_url = MATHJAX_JS
+    exp.html_manager_semver_range = HTML_MANAGER[1]
+    exp.mermaid_js_url = f"{STATIC}/mermaid-not-vendored.mjs"
+    exp.mermaid_layout_elk_js_url = ""
+    return exp
+
+
+def _split_at_headings(source: str) -> list[str]:
+    """A markdown cell's text cut before every ``#``/``##``/``###`` heading line (outside
+    code fences), so that a heading in the middle of a cell still opens a slide."""
+    parts, cur, fence = [], [], False
+    for line in source.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fence = not fence
+        if not fence and re.match(r"#{1,3} ", line) and any(x.strip() for x in cur):
+            parts.append("\n".join(cur).strip("\n"))
+            cur = []
+        cur.append(line)
+    parts.append("\n".join(cur).strip("\n"))
+    return [p for p in parts if p.strip()]
+
+
+def slide_types(nb):
+    """A copy of ``nb`` cut into slides: markdown cells are split before every heading,
+    a part that starts with a ``#`` or ``##`` heading opens a slide, one with ``###`` a
+    sub-slide (reached with the down arrow); every other cell continues the current one.
+    Slide metadata already in a cell wins. The code cells are the notebook's own."""
+    import copy
+
+    import nbformat
+    nb = copy.deepcopy(nb)
+    cells = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and not cell.metadata.get("slideshow"):
+            for k, part in enumerate(_split_at_headings(cell.source)):
+                piece = nbformat.v4.new_markdown_cell(part)
+                if k == 0:
+                    piece.metadata = copy.deepcopy(cell.metadata)
+                    piece.attachments = cell.get("attachments", {})
+                cells.append(piece)
+        else:
+            cells.append(cell)
+    nb.cells = cells
+    for cell in nb.cells:
+        if cell.metadata.get("slideshow", {}).get("slide_type"):
+            continue
+        kind = "-"
+        if cell.cell_type == "markdown":
+            first = cell.source.lstrip().split("\n", 1)[0]
+            if re.match(r"#{1,2} ", first):
+                kind = "slide"
+            elif first.startswith("### "):
+                kind = "subslide"
+        cell.metadata["slideshow"] = {"slide_type": kind}
+    return nb
+
+
+def export_slides(nb, dest: Path, exporter) -> None:
+    nb = slide_types(nb)
+    body, _ = exporter.from_notebook_node(
+        nb, resources={"metadata": {"name": title_of(nb) or dest.stem}})
+    tag = f'<script src="{REQUIRE_JS}"></script>'
+    if "application/vnd.jupyter.widget-state+json" in body:
+        if tag not in body:
+            raise SystemExit(f"{dest.name}: the template's require.js tag was not found")
+        body = body.replace(tag, tag + "\n" + REQUIRE_CONFIG, 1)
+    bad = external_loads(body) + re.findall(r"https?://(?:cdn\.jsdelivr|unpkg\.com|cdnjs)[^\"'\s]*", body)
+    if bad:
+        raise SystemExit(f"{dest.name} would load from the network: {bad[:5]}")
+    dest.write_text(body, encoding="utf-8")
+
+
+def build_docs(out: Path) -> list[tuple[str, str]]:
+    """The host's kit as printable pages in ``out/docs`` (scripts/build_docs.py); returns
+    (file name, title) pairs."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import build_docs as bd
+    return bd.build(out / "docs")
+
+
+def write_index(out: Path, entries: list[dict], fast: bool, seconds: float,
+                docs: list[tuple[str, str]] | None = None) -> None:
     rows = []
     for e in entries:
         status = ("ok" if not e["error"] else
                   f"<span style='color:#b00'>failed: {html.escape(e['error'])}</span>")
+        slides = (f"<a href='{html.escape(e['slides'])}'>slides</a>" if e.get("slides") else "")
         rows.append(f"<tr><td><a href='{html.escape(e['html'])}'>{html.escape(e['name'])}</a></td>"
-                    f"<td>{html.escape(e['title'])}</td><td>{e['seconds']:.0f} s</td>"
+                    f"<td>{html.escape(e['title'])}</td><td>{slides}</td><td>{e['seconds']:.0f} s</td>"
                     f"<td>{status}</td></tr>")
+    kit = ""
+    if docs:
+        kit = ("<h2>For hosts</h2><ul>" + "".join(
+            f"<li><a href='docs/{html.escape(name)}'>{html.escape(title)}</a></li>"
+            for name, title in docs) + "</ul>")
     mode = "fast mode (CODI_FAST=1, small sizes)" if fast else "lesson size"
     when = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     (out / "index.html").write_text(f"""<!DOCTYPE html>
@@ -276,8 +411,9 @@ td,th{{padding:4px 10px;text-align:left;border-bottom:1px solid #ddd}}</style></
 <p>The course notebooks, executed on {html.escape(when)} in {mode}, with their outputs and
 working widgets. Everything on these pages works offline; the live parts of a widget (buttons,
 uploads) need JupyterLab (<code>make course</code>).</p>
-<table><tr><th>notebook</th><th>lesson</th><th>run time</th><th>status</th></tr>
+<table><tr><th>notebook</th><th>lesson</th><th></th><th>run time</th><th>status</th></tr>
 {''.join(rows)}</table>
+{kit}
 <p>Built by <code>scripts/build_site.py</code> in {seconds:.0f} s. Third-party JavaScript:
 see <a href="{STATIC}/LICENSES.md">{STATIC}/LICENSES.md</a>.</p></body></html>
 """, encoding="utf-8")
@@ -296,6 +432,8 @@ def main(argv=None) -> int:
                     help="where npm tarballs are cached (default build/site-vendor)")
     ap.add_argument("--keep-going", action="store_true",
                     help="export the other notebooks when one fails (exit status still 1)")
+    ap.add_argument("--no-slides", action="store_true", help="skip the reveal.js slides")
+    ap.add_argument("--no-docs", action="store_true", help="skip the host's kit (docs/)")
     args = ap.parse_args(argv)
     fast = (args.fast or os.environ.get("CODI_FAST") == "1") and not args.normal
     if fast:
@@ -312,6 +450,8 @@ def main(argv=None) -> int:
     notebooks = find_notebooks(args.only)
     vendor_static(out, args.vendor_dir)
     exporter = _exporter()
+    slides_exporter = None if args.no_slides else _slides_exporter()
+    docs = None if args.no_docs else build_docs(out)
     log(f"{len(notebooks)} notebook(s), {'fast mode' if fast else 'lesson size'} -> {out}")
     entries, failed = [], False
     for path in notebooks:
@@ -326,13 +466,17 @@ def main(argv=None) -> int:
         if err and not args.keep_going:
             write_index(out, entries + [{"name": path.name, "title": title_of(nb), "html": name,
                                          "seconds": secs, "error": err}], fast,
-                        time.perf_counter() - t0)
+                        time.perf_counter() - t0, docs)
             export(nb, out / name, exporter)
             return 1
         export(nb, out / name, exporter)
+        slides = None
+        if slides_exporter is not None:
+            slides = path.stem + ".slides.html"
+            export_slides(nb, out / slides, slides_exporter)
         entries.append({"name": path.name, "title": title_of(nb), "html": name,
-                        "seconds": secs, "error": err})
-    write_index(out, entries, fast, time.perf_counter() - t0)
+                        "slides": slides, "seconds": secs, "error": err})
+    write_index(out, entries, fast, time.perf_counter() - t0, docs)
     log(f"done in {time.perf_counter() - t0:.0f} s: open {out / 'index.html'}")
     return 1 if failed else 0
 

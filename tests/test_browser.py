@@ -5,6 +5,8 @@
    picture changed (its PNG bytes, not just the blob URL).
 2. The static HTML page that ``scripts/build_site.py`` exports: no kernel, every
    request that leaves localhost blocked, same slider check, plus the teacher slider.
+3. The same notebook's reveal.js slides from that build, network blocked too: reveal.js
+   starts, the right arrow moves to the next slide, and the page raises no error.
 
 Skipped only when Chromium or Playwright is missing. Screenshots go to the test's tmp
 folder and, when ``$CODI_ARTIFACTS`` is set, to that folder too. When the shipped sr4
@@ -235,6 +237,9 @@ def static_site(notebook_env, tmp_path_factory):
     page = out / (NOTEBOOK.stem + ".html")
     assert page.is_file() and (out / "index.html").is_file()
     assert (out / "_static" / "html-manager" / "embed-amd.js").is_file()
+    assert (out / (NOTEBOOK.stem + ".slides.html")).is_file()
+    assert (out / "_static" / "reveal.js" / "dist" / "reveal.js").is_file()
+    assert (out / "docs" / "glossary.html").is_file() and (out / "docs" / "cheatsheet.html").is_file()
     return out
 
 
@@ -288,6 +293,39 @@ def test_static_page_works_offline(site_server, browser, tmp_path):
         assert not errors, errors
     except Exception:
         _save_screenshot(page, tmp_path, "07_static_failure.png")
+        raise
+    finally:
+        page.close()
+
+
+def test_slides_work_offline(site_server, browser, tmp_path):
+    url = site_server + f"/{NOTEBOOK.stem}.slides.html"
+    text = urllib.request.urlopen(url).read().decode()
+    assert "unpkg.com" not in text and "cdnjs" not in text and "cdn.jsdelivr" not in text
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    blocked, errors = [], []
+
+    def route(r):
+        if r.request.url.startswith(site_server + "/"):
+            r.continue_()
+        else:
+            blocked.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(url)
+        page.wait_for_selector(".reveal.ready", timeout=60_000)  # reveal.js initialised
+        n_slides = page.locator(".reveal .slides > section").count()
+        assert n_slides >= 2, f"only {n_slides} slide(s): the headings did not cut the notebook"
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function("() => location.hash.startsWith('#/1')", timeout=10_000)
+        _save_screenshot(page, tmp_path, "07_slides.png")
+        assert not blocked, f"the slides tried to reach the network: {blocked[:5]}"
+        assert not errors, errors
+    except Exception:
+        _save_screenshot(page, tmp_path, "07_slides_failure.png")
         raise
     finally:
         page.close()

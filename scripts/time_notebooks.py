@@ -1,0 +1,83 @@
+#!/usr/bin/env python
+"""Measure how long each notebook takes to run top to bottom (for docs/agenda.md).
+
+    .venv/bin/python scripts/time_notebooks.py --fast      # CODI_FAST=1, as `make test`
+    .venv/bin/python scripts/time_notebooks.py --normal    # lesson size, as in a workshop
+    .venv/bin/python scripts/time_notebooks.py --fast --only 00 01 --json /tmp/t.json
+
+Each notebook runs in a fresh kernel started in ``notebooks/`` (the same executor as
+``scripts/build_site.py``), one after the other, with the glibc allocator settings that
+``make course`` sets. Prints a Markdown table (notebook, seconds, status) and the
+machine's conditions (cores, torch threads, load average before and after), so a
+timing can be read with its circumstances. Measure on idle cores: a training job in
+the background inflates every number. No paper equation: this is course tooling.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    mode = ap.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--fast", action="store_true", help="CODI_FAST=1 (as `make test`)")
+    mode.add_argument("--normal", action="store_true", help="lesson size (CODI_FAST unset)")
+    ap.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. --only 00 07")
+    ap.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    args = ap.parse_args(argv)
+    if args.fast:
+        os.environ["CODI_FAST"] = "1"
+    else:
+        os.environ.pop("CODI_FAST", None)
+    sys.path.insert(0, str(REPO))
+    from codi_lib.env import ALLOCATOR_ENV
+    for key, value in ALLOCATOR_ENV.items():
+        os.environ.setdefault(key, value)
+    import build_site  # scripts/build_site.py: the same executor as the site build
+
+    conditions = {
+        "mode": "fast (CODI_FAST=1)" if args.fast else "normal (lesson size)",
+        "cores": os.cpu_count(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset"),
+        "python": platform.python_version(), "machine": platform.machine(),
+        "load_before": _load(), "started": time.strftime("%Y-%m-%d %H:%M"),
+    }
+    rows = []
+    for path in build_site.find_notebooks(args.only):
+        print(f"[time_notebooks] {path.name} ...", flush=True)
+        _, secs, err = build_site.execute(path, args.timeout, args.fast)
+        rows.append({"notebook": path.name, "seconds": round(secs, 1), "error": err})
+        print(f"[time_notebooks] {path.name}: {secs:.1f} s{' FAILED: ' + err if err else ''}",
+              flush=True)
+    conditions["load_after"] = _load()
+    print()
+    print(f"Conditions: {json.dumps(conditions)}")
+    print()
+    print("| notebook | seconds | status |")
+    print("|---|---|---|")
+    for r in rows:
+        print(f"| {r['notebook']} | {r['seconds']:.0f} | {'ok' if not r['error'] else 'failed'} |")
+    print(f"| total | {sum(r['seconds'] for r in rows):.0f} | |")
+    if args.json:
+        args.json.write_text(json.dumps({"conditions": conditions, "rows": rows}, indent=1))
+    return 1 if any(r["error"] for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
