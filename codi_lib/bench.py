@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from .codi_train import load_conditional
 from .data import load_emoji
-from .fidkid import Reference, inception_features, percentile_interval
+from .fidkid import Reference, cached_inception_features, inception_features, percentile_interval
 from .metrics import LPIPS_SIZE, CountingDenoiser, get_fid_extractor, lpips_distance, psnr, ssim
 from .sampling import sample_codi, sample_conditional
 from .schedule import NoiseSchedule
@@ -206,7 +206,7 @@ def run_benchmark(out_dir, tasks=None, n_images: int | None = None, batch_size: 
     x = x_ref[pick]
     n = x.shape[0]
     extractor = extractor if extractor is not None else get_fid_extractor()
-    ref = Reference(inception_features(x_ref, extractor=extractor))
+    ref = Reference(cached_inception_features(x_ref, extractor=extractor))
     noises = [torch.randn(x.shape, generator=torch.Generator().manual_seed(seed + s))
               for s in range(seeds)]
     floor = _measure_samples(Method("floor", "", "floor", 0), [floor_images(n, "train", seed)],

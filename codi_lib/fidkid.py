@@ -48,6 +48,37 @@ def inception_features(images: torch.Tensor, batch_size: int = 50, extractor=Non
     return torch.cat(out)
 
 
+def cached_inception_features(images: torch.Tensor, cache_dir=None, extractor=None) -> torch.Tensor:
+    """:func:`inception_features` of a fixed real set (the test or val split), cached on
+    disk as safetensors under ``cache_dir`` (default ``runs/cache`` of the repository),
+    keyed by the 8-bit image bytes and the extractor's weights. Notebook 06."""
+    import hashlib
+    from pathlib import Path
+
+    from safetensors.torch import load_file, save_file
+    from .metrics import get_fid_extractor
+    extractor = extractor if extractor is not None else get_fid_extractor("cpu")
+    levels = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    h = hashlib.sha1(levels.numpy().tobytes())
+    h.update(str(getattr(extractor, "weights_path", type(extractor).__name__)).encode())
+    cache_dir = Path(cache_dir) if cache_dir else Path(__file__).resolve().parent.parent / "runs" / "cache"
+    path = cache_dir / f"inception-{h.hexdigest()[:16]}.safetensors"
+    if path.is_file():
+        try:
+            return load_file(str(path))["features"]
+        except Exception:  # a damaged cache file is recomputed, never trusted
+            pass
+    feats = inception_features(images, extractor=extractor)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        save_file({"features": feats.contiguous()}, str(tmp))
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only checkout still works, only slower
+    return feats
+
+
 def fid_from_features(real: torch.Tensor, fake: torch.Tensor) -> float:
     """FID between two feature sets, computed by torchmetrics. Notebook 06."""
     from torchmetrics.image.fid import FrechetInceptionDistance

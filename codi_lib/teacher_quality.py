@@ -19,7 +19,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .fidkid import Reference, inception_features
+from .fidkid import Reference, cached_inception_features
 
 LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
 
@@ -88,7 +88,7 @@ def teacher_quality(teacher, cfg, n: int | None = None, reference: str = "test",
     t0 = time.perf_counter()
     real = reference_images(reference)
     n = n or len(real)
-    ref = Reference(inception_features(real))
+    ref = Reference(cached_inception_features(real))
     samples = teacher_samples(teacher, cfg, n, steps=steps, seed=seed, progress=progress)
     if grid:
         from .data import make_grid_image
