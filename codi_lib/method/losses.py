@@ -3,7 +3,7 @@
 Each part is a named function so that notebook 05 can build the loss up step by step:
 :func:`draw_grid_steps` (C5), :func:`ode_step` (C3 along the ODE model), :func:`consistency_output`
 (C4), :func:`consistency_term` (C6), :func:`guidance_term` (C7), and :func:`codi_loss`, which
-assembles them for the training loop. Options follow DESIGN section 2: which model takes
+assembles them for the training loop. Options (paper Sec. 4 and the official code): which model takes
 the ODE step, one n per batch or per sample, x- or eps-space consistency, lambda_cg and
 the consistency weight (for the ablations), and N. Paper Sec. 4.
 """
@@ -18,7 +18,7 @@ from .schedule import NoiseSchedule, consistency_fn
 
 @dataclass
 class CoDiLossConfig:
-    """Options of the conditional consistency loss (DESIGN section 2)."""
+    """Options of the conditional consistency loss ((C5)-(C7))."""
     n_grid: int = 50            # N: distillation grid points, Delta = T / N
     ode_model: str = "student"  # "student" (paper), "teacher" (official code), "frozen" (CM-II)
     per_sample_n: bool = False  # False: one n per batch (paper); True: per sample (code)

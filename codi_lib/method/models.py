@@ -16,7 +16,7 @@ from diffusers import UNet2DConditionModel
 
 @dataclass
 class UNetConfig:
-    """Architecture of the pixel-space teacher (sizes measured in DESIGN section 6)."""
+    """Architecture of the pixel-space teacher (sizes chosen so a CPU trains it in hours)."""
     sample_size: int = 32
     in_channels: int = 3
     out_channels: int = 3

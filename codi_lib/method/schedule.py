@@ -2,12 +2,12 @@
 consistency boundary scalings.
 
 Everything that converts between eps, v and x predictions lives here and only here
-(DESIGN section 2, "Pitfalls"). Introduced in ``notebooks/01_diffusion_basics.ipynb``
+(see the equation sheet in ``codi_lib/__init__.py``). Introduced in ``notebooks/01_diffusion_basics.ipynb``
 (schedule, conversions, DDIM) and ``notebooks/03_distillation.ipynb`` (c_skip/c_out).
 
 Paper: Mei et al., "CoDi: Conditional Diffusion Distillation" (arXiv 2310.01407).
 Docstrings cite the course's equation sheet (see ``codi_lib/__init__.py``), which
-follows the paper's Sec. 3-4 and DESIGN section 2: (C1) forward process, (C2)
+follows the paper's Sec. 3-4 and the equation sheet: (C1) forward process, (C2)
 prediction conversions, (C3) DDIM step, (C4) consistency parameterisation.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ def check_prediction_type(prediction_type: str) -> str:
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    """The discrete DDPM schedule of DESIGN section 2 (T training steps)."""
+    """The discrete DDPM schedule of (C1) (T training steps; paper Sec. 3)."""
     num_train_timesteps: int = 1000
     beta_schedule: str = "linear"  # "linear" (pixel space) or "scaled_linear" (SD)
     beta_start: float = 0.0001
@@ -99,7 +99,7 @@ class NoiseSchedule:
         """Convert a network output at (z_t, t) to (x_hat, eps_hat).
 
         eps-pred: x = (z - sigma eps) / alpha; v-pred: x = alpha z - sigma v,
-        eps = alpha v + sigma z; x-pred: eps = (z - alpha x) / sigma (DESIGN section 2).
+        eps = alpha v + sigma z; x-pred: eps = (z - alpha x) / sigma ((C2)).
         Introduced in notebook 01.
         """
         a, s = self.alpha_sigma(t, z.dim(), z.device)
@@ -109,7 +109,7 @@ class NoiseSchedule:
 def pred_to_x_eps(out, z, alpha, sigma, prediction_type: str):
     """(C2): convert a model output to (x_hat, eps_hat) given alpha_t, sigma_t tensors.
 
-    The single place where eps/v/x conversions live (DESIGN section 2).
+    The single place where eps/v/x conversions live ((C2)).
     Introduced in notebook 01.
     """
     check_prediction_type(prediction_type)
@@ -153,7 +153,7 @@ KAPPA = 10.0
 def c_skip(t, sigma_data: float = SIGMA_DATA, kappa: float = KAPPA):
     """(C4) boundary scaling: c_skip(t) = sigma_data^2 / ((kappa t)^2 + sigma_data^2).
 
-    ``t`` is the integer timestep (DESIGN section 2), so c_skip(0) = 1 and f(z, 0) = z.
+    ``t`` is the integer timestep (C4), so c_skip(0) = 1 and f(z, 0) = z.
     Introduced in notebook 03.
     """
     t = torch.as_tensor(t, dtype=torch.float64)  # float64, then rounded: stays monotone
@@ -180,7 +180,7 @@ def consistency_fn(z, x_hat, t):
 
 
 def distillation_grid(num_train_timesteps: int = 1000, n_grid: int = 50):
-    """(C5) the N-point distillation grid of DESIGN section 2: t_n = n * Delta, Delta = T / N.
+    """(C5) the N-point distillation grid (paper Sec. 4): t_n = n * Delta, Delta = T / N.
 
     Returns the integer timesteps [0, Delta, ..., (N-1) Delta]. Introduced in notebook 05.
     """
@@ -192,7 +192,7 @@ def distillation_grid(num_train_timesteps: int = 1000, n_grid: int = 50):
 
 def codi_sampling_timesteps(num_steps: int, num_train_timesteps: int = 1000,
                             n_grid: int = 50):
-    """(C8) timesteps of the K-step CoDi sampler (DESIGN section 2): the grid
+    """(C8) timesteps of the K-step CoDi sampler (paper Sec. 4): the grid
     {(N-1)Delta, ..., Delta} taken every ceil(N/K)-th point.
 
     N = 50: K = 1 -> [980]; K = 4 -> [980, 720, 460, 200]. Where that stride leaves fewer

@@ -1,7 +1,7 @@
 """Process environment for fast CPU training.
 
 glibc's default allocator returns large activation buffers to the OS every step, which
-doubled CPU step times here (DESIGN section 6). These settings must be in the
+doubled CPU step times here (measured on the course machine). These settings must be in the
 environment *before* the process starts; :func:`ensure_fast_allocator` re-executes the
 current command with them when they are missing. No paper equation.
 """

@@ -123,6 +123,10 @@ def train_loop(config, model: torch.nn.Module, images_u8: torch.Tensor,
     ((C6)-(C7)). Only parameters with ``requires_grad`` are optimised. ``stop_after``
     stops the process after that many steps *of this call* (used to test resume).
     Introduced in notebook 02.
+
+    Why one long function: the order of one step (seeded generators, forward, backward,
+    clipping, divergence check, optimizer, EMA, log, checkpoint, samples) is what makes a
+    resumed run bit-identical to an uninterrupted one; it reads top to bottom here.
     """
     tc: TrainConfig = config.train
     out_dir = Path(out_dir)

@@ -91,6 +91,7 @@ def default_toy_loss() -> CoDiLossConfig:
     return CoDiLossConfig(ode_model="teacher", lambda_cg=0.0, per_sample_n=True)
 
 
+# Long by one screen: the toy loop is written out so notebook 03 can show every line.
 def train_toy_student(loss_cfg: CoDiLossConfig | None = None, steps: int = 3000, batch: int = 256,
                       lr: float = 2e-2, seed: int = 0, ode_model: nn.Module | None = None,
                       ema_decay: float = 0.9, width: int = 128, depth: int = 3, head: str = "x",

@@ -251,6 +251,9 @@ def render_task(models: LoadedModels, x: torch.Tensor, cond: torch.Tensor,
     (AlexNet at ``LPIPS_SIZE``) and PSNR against the ground truth. Teacher runs use
     DDIM (C3); student runs the CoDi sampler (C8). Introduced in
     notebooks/07_side_by_side.ipynb; (C8) for the student.
+
+    Why one long function: the batch layout (case = image * len(seeds) + seed) is used by
+    the sampling, the metrics and the frames alike; kept in one place it cannot drift.
     """
     task = get_task(models.task)
     n_img, n_seed = x.shape[0], len(seeds)

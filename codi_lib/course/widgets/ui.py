@@ -80,6 +80,10 @@ def build_ui(frames: SideBySideFrames, live: bool = True) -> SideBySideUI:
     without a kernel. With ``live`` (and models in ``frames.models``) a live section
     adds a "re-run live" button and a ``FileUpload`` for your own image; these need a
     running kernel. Introduced in notebooks/07_side_by_side.ipynb; no paper equation.
+
+    Why one long function: the nested builders share one Layout/Style model per kind and
+    one list of links; shared models keep the page within
+    :data:`STATIC_PAGE_MODEL_BUDGET`, and the nesting mirrors the nested Stacks.
     """
     import ipywidgets as W
     if not frames.tasks:
@@ -190,6 +194,7 @@ def build_ui(frames: SideBySideFrames, live: bool = True) -> SideBySideUI:
 
 
 def _live_section(ui: SideBySideUI):
+    # One function because the two callbacks close over the same panels and status line.
     import ipywidgets as W
     f = ui.frames
     px = 32 * f.scale
