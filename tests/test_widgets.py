@@ -265,3 +265,11 @@ def test_public_docstrings_name_notebook_07_and_equation():
         doc = " ".join((inspect.getdoc(obj) or "").split())
         assert "notebooks/07_side_by_side.ipynb" in doc, name
         assert "no paper equation" in doc or "(C" in doc, name
+
+
+def test_widget_fits_the_static_page_model_budget(frames):
+    """The static page holds at most STATIC_PAGE_MODEL_BUDGET widget models (3,263
+    failed, 1,339 worked); the counter sees every model the widget creates."""
+    ui = W.build_ui(frames, live=False)
+    n = W.widget_models(ui.widget)
+    assert len(ui.links) < n <= W.STATIC_PAGE_MODEL_BUDGET
