@@ -75,3 +75,26 @@ def test_method_has_no_file_io():
         mods = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
             a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         assert not mods & {"os", "pathlib", "json", "shutil", "tempfile"}, p.name
+
+
+def test_every_codi_lib_import_resolves():
+    """Lazy imports inside functions run only when called; check every one of them now."""
+    import importlib
+    missing = []
+    for p in sorted(PKG.rglob("*.py")):
+        for node in ast.walk(ast.parse(p.read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            package = _module(p, PKG).split(".")[:-1]
+            base = package[:len(package) - node.level + 1] if node.level else []
+            target = ".".join(base + ([node.module] if node.module else []))
+            if not target.startswith("codi_lib"):
+                continue
+            mod = importlib.import_module(target)
+            for a in node.names:
+                if not hasattr(mod, a.name):
+                    try:
+                        importlib.import_module(f"{target}.{a.name}")
+                    except ImportError:
+                        missing.append(f"{p.relative_to(PKG.parent)}:{node.lineno}: {target}.{a.name}")
+    assert missing == [], "\n".join(missing)

@@ -126,7 +126,7 @@ def _sr_wrong(x, pool="avg", mode="bicubic", clamp=True, factor=4, align=False):
 
 
 def _sr_cases():
-    from .setup import emoji_batch
+    from ...training.data import emoji_batch
     sharp = torch.where(_randn(2, 3, 32, 32, seed=503) > 0, 1.0, -1.0)  # hard edges: overshoot
     specs = [
         ("4 test emoji (4, 3, 32, 32)", emoji_batch("test", 4, 100)),
