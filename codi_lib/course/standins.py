@@ -14,7 +14,8 @@ from pathlib import Path
 from ..evaluation.bench import METHODS
 from ..method.models import count_parameters
 from ..training.config import ConditionalConfig, TeacherConfig, apply_overrides
-from ..training.paths import RUNS_DIR, RunDir, read_json, short, students_dir, teacher_dir
+from ..training.paths import RUNS_DIR, RunDir, read_json, short, teacher_dir
+from ..training.paths import students_dir as students_root
 from ..training.students import export_conditional, load_conditional, train_conditional
 from ..training.teacher import export_teacher, load_teacher, train_teacher
 from .setup import pick, pick_device
@@ -99,7 +100,7 @@ def teacher_record(path=None) -> dict:
 def student_dir(task: str = "sr4", mode: str = "codi") -> Path:
     """``data/students/<task>/<mode>``, where notebooks 04-05 export the conditional models.
     Introduced in notebooks/00_welcome.ipynb."""
-    return students_dir() / task / mode
+    return students_root() / task / mode
 
 
 def has_student(task: str = "sr4", mode: str = "codi") -> bool:
@@ -111,7 +112,7 @@ def has_student(task: str = "sr4", mode: str = "codi") -> bool:
 def list_students() -> list[str]:
     """``task/mode`` of every exported conditional model under ``data/students``.
     Introduced in notebooks/00_welcome.ipynb."""
-    root = students_dir()
+    root = students_root()
     if not root.is_dir():
         return []
     return sorted(f"{p.parent.parent.name}/{p.parent.name}"
@@ -220,14 +221,14 @@ def _stand_in(task: str, name: str, steps: int, students_dir) -> Path:
 def load_or_train_conditional(task: str = "sr4", name: str = "codi", students_dir=None,
                               steps: int | None = None, quiet: bool = False) -> ConditionalModel:
     """Load the conditional model ``<students_dir>/<task>/<name>`` (default folder:
-    :func:`students_root`), or, when it is missing, say so with the commands that train it
+    :func:`codi_lib.training.paths.students_dir`), or, when it is missing, say so with the commands that train it
     (:func:`train_commands`) and train a tiny *stand-in* for ``steps`` steps (default 3,
     batch 8) into ``runs/course-students/<task>/<name>`` so that every cell still runs;
     a stand-in already there is reused if it was made with the current teacher. A stand-in learns almost nothing: its pictures show
     that the code runs, not what the method achieves, and every caption made from
     :attr:`ConditionalModel.label` says so. Introduced in
     notebooks/04_adding_a_condition.ipynb."""
-    path = students_dir(students_dir) / task / name
+    path = students_root(students_dir) / task / name
     stand_in = not (path / "controlnet.safetensors").is_file()
     if stand_in:
         steps = steps or 3
@@ -264,7 +265,7 @@ def bench_students_dir(task: str = "sr4", students_dir=None, stand_ins: bool = T
     names = list(dict.fromkeys(m.model for m in METHODS))
     shipped, made, missing = [], [], []
     for name in names:
-        src = students_dir(students_dir) / task / name
+        src = students_root(students_dir) / task / name
         if (src / "controlnet.safetensors").is_file():
             shipped.append(name)
         elif stand_ins:
