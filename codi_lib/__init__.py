@@ -1,17 +1,46 @@
 """codi_lib: the library behind the CoDi course (Mei et al., "CoDi: Conditional
 Diffusion Distillation", CVPR 2024, arXiv 2310.01407).
 
-Modules: ``schedule`` (noise schedule, conversions, DDIM step, c_skip/c_out),
-``models`` (UNet factory), ``data`` (emoji and image-folder datasets), ``train_loop``
-(the shared accelerate loop), ``teacher`` (unconditional teacher), ``sampling``
-(DDPM/DDIM/DPM-Solver++ and the CoDi sampler), ``tasks`` (conditions), ``conditional``
-(teacher + zero-initialised ControlNet branch), ``losses`` (conditional consistency
-loss), ``codi_train`` (the four training modes), ``metrics``, ``bench``, ``toy`` (2-D
-problem with an exact answer), ``checkpoint``, ``latent`` and ``guidance`` (Stable
-Diffusion-layout latent models, classifier-free guidance), ``poc`` (your own images),
-``course``/``plots``/``exercises``/``widgets`` (notebook support), ``cli``.
+Map of the house. Five rooms, each importing only from the rooms above it
+(``tests/test_layering.py`` enforces it):
 
-The course's equation sheet (docstrings cite these numbers; paper Sec. 3-4, DESIGN §2):
+``method/``: the paper, pure torch (no files, no environment)
+    ``schedule`` (C1)-(C5), (C8) grid: noise schedule, eps/v/x conversions, DDIM step,
+    c_skip/c_out · ``losses`` (C5)-(C7): the conditional consistency loss, part by part ·
+    ``sampling``: DDPM/DDIM/DPM-Solver++ and the CoDi sampler (C8), ``sample_by_name`` ·
+    ``models``: the UNet · ``conditional``: teacher + zero-initialised ControlNet branch ·
+    ``tasks``: the conditions (sr4, inpaint, canny) · ``guidance``: classifier-free guidance.
+``training/``: turning the method into weights on disk
+    ``paths``: every folder and ``CODI_*`` variable, and ``RunDir``, the one reader of a
+    run folder · ``config``: every config dataclass, registered in ``CONFIG_KINDS`` ·
+    ``checkpoint``: all saving and loading of weights · ``loop``: the one accelerate loop
+    and the EMA (C9) · ``data``: the emoji set, your image folders, uint8 <-> [-1, 1] ·
+    ``teacher``: the unconditional teacher · ``modes``: the table of the four modes
+    (controlnet, pe-codi, codi, cm-two-stage) · ``students``: conditional models in those
+    modes (train, export, load) · ``env``: allocator settings for fast CPU steps.
+``evaluation/``: measuring
+    ``metrics``: LPIPS, FID, PSNR, SSIM, NFE counting, and where their weights come from ·
+    ``quality``: the one quality API, ``quality(pred, truth)`` (LPIPS at 64 px, PSNR,
+    SSIM) and ``FidReference`` (FID against one shared reference) · ``timing``: the one
+    timer · ``bench``: every method on every task (paper Table 1).
+``course/``: notebook support (``from codi_lib import course`` is the lessons' toolbox)
+    ``setup`` (fast mode, environment check) · ``standins`` (the models a lesson needs,
+    trained on the spot when missing) · ``lesson`` (welcome picture, sampling and quality
+    tables) · ``exercises/`` · ``plots`` · ``toy/`` (2-D problem with an exact answer) ·
+    ``widgets/`` (``frames``: what is measured and drawn; ``ui``: the ipywidgets page).
+``apps/``: programs
+    ``cli`` (the one ``codi`` parser) · ``poc`` (your images -> report; the page is
+    ``templates/poc_report.html``) · ``latent/`` (Stable Diffusion layout models, reusing
+    the pixel path's modes, losses, loop and samplers).
+
+Why this layout: a newcomer looking for the paper reads ``method/`` (about 850 lines)
+and nothing else; everything that touches files sits in ``training/`` or above, so the
+method can be tested and read on its own. ``course/`` and ``apps/`` are peers: both only
+use the library, never each other. A benchmark row goes ``apps.cli`` ->
+``evaluation.bench`` -> ``training.students.load_conditional`` ->
+``method.sampling.sample_by_name`` -> ``evaluation.quality``, always downwards.
+
+The course's equation sheet (docstrings cite these numbers; paper Sec. 3-4):
 
 (C1) forward process        z_t = alpha_t x + sigma_t eps,  alpha_t = sqrt(abar_t), sigma_t = sqrt(1 - abar_t)
 (C2) predictions            x = (z - sigma eps)/alpha (eps-pred);  x = alpha z - sigma v,  eps = alpha v + sigma z (v-pred)

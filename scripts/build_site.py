@@ -441,7 +441,7 @@ def main(argv=None) -> int:
     else:
         os.environ.pop("CODI_FAST", None)
     sys.path.insert(0, str(REPO))
-    from codi_lib.env import ALLOCATOR_ENV  # faster CPU steps in the kernels (see env.py)
+    from codi_lib.training.env import ALLOCATOR_ENV  # faster CPU steps in the kernels (see env.py)
     for key, value in ALLOCATOR_ENV.items():
         os.environ.setdefault(key, value)
     t0 = time.perf_counter()

@@ -15,7 +15,7 @@ def _deterministic_torch():
 
 def tiny_teacher_config():
     """A teacher config small enough for unit tests (a few ms per step)."""
-    from codi_lib.config import TeacherConfig
+    from codi_lib.training.config import TeacherConfig
     cfg = TeacherConfig()
     cfg.unet.block_out_channels = (32, 32)
     cfg.unet.down_block_types = ("DownBlock2D", "DownBlock2D")
@@ -42,7 +42,7 @@ def tiny_images():
 @pytest.fixture(scope="session")
 def tiny_teacher_dir(tmp_path_factory):
     """An exported tiny teacher (2 training steps on random images)."""
-    from codi_lib.teacher import export_teacher, train_teacher
+    from codi_lib.training.teacher import export_teacher, train_teacher
     root = tmp_path_factory.mktemp("teacher")
     cfg = tiny_teacher_config()
     cfg.train.max_steps = 2
@@ -55,7 +55,8 @@ def tiny_teacher_dir(tmp_path_factory):
 def export_tiny_students(teacher_dir, students_dir, task="sr4", modes=("controlnet", "codi")):
     """Export ``modes`` after 2 training steps each on the tiny test teacher into
     ``students_dir/<task>/<mode>`` (the layout of data/students)."""
-    from codi_lib.codi_train import ConditionalConfig, export_conditional, train_conditional
+    from codi_lib.training.config import ConditionalConfig
+    from codi_lib.training.students import export_conditional, train_conditional
     imgs = torch.randint(0, 256, (16, 3, 16, 16), dtype=torch.uint8,
                          generator=torch.Generator().manual_seed(3))
     for mode in modes:

@@ -13,12 +13,12 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 
-import codi_lib.train_loop as tl
-from codi_lib.checkpoint import latest_checkpoint
-from codi_lib.config import TeacherConfig
-from codi_lib.models import build_unet
-from codi_lib.schedule import NoiseSchedule
-from codi_lib.teacher import Denoiser, denoising_loss
+import codi_lib.training.loop as tl
+from codi_lib.training.checkpoint import latest_checkpoint
+from codi_lib.training.config import TeacherConfig
+from codi_lib.method.models import build_unet
+from codi_lib.method.schedule import NoiseSchedule
+from codi_lib.training.teacher import Denoiser, denoising_loss
 
 
 def tiny_config(max_steps: int) -> TeacherConfig:

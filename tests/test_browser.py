@@ -91,13 +91,14 @@ def _press(page, slider_class: str, key: str) -> None:
 @pytest.fixture(scope="module")
 def notebook_env(tiny_teacher_dir, tmp_path_factory):
     """Environment for the kernels: fast mode, and tiny sr4 models if none are shipped."""
-    from codi_lib import widgets
+    from codi_lib.course import widgets
+    from codi_lib.training.paths import STUDENTS_DIR_ENV
     env = dict(os.environ, CODI_FAST="1")
     ok, _ = widgets.available_tasks(("sr4",))
     if not ok:
         students = tmp_path_factory.mktemp("browser") / "students"
         _export_tiny(tiny_teacher_dir, students, "sr4")
-        env[widgets.STUDENTS_DIR_ENV] = str(students)
+        env[STUDENTS_DIR_ENV] = str(students)
     return env
 
 

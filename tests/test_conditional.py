@@ -2,14 +2,15 @@
 import pytest
 import torch
 
-from codi_lib.codi_train import ConditionalConfig, export_conditional, load_conditional, train_conditional
-from codi_lib.conditional import build_conditional
-from codi_lib.losses import (CoDiLossConfig, codi_loss, consistency_term, draw_grid_steps,
+from codi_lib.training.config import ConditionalConfig
+from codi_lib.training.students import export_conditional, load_conditional, train_conditional
+from codi_lib.method.conditional import build_conditional
+from codi_lib.method.losses import (CoDiLossConfig, codi_loss, consistency_term, draw_grid_steps,
                              guidance_term, ode_step)
-from codi_lib.sampling import sample_codi, sample_conditional
-from codi_lib.schedule import NoiseSchedule
-from codi_lib.tasks import TASKS, get_task, test_conditions
-from codi_lib.teacher import load_teacher
+from codi_lib.method.sampling import sample_codi, sample_conditional
+from codi_lib.method.schedule import NoiseSchedule
+from codi_lib.method.tasks import TASKS, get_task, test_conditions
+from codi_lib.training.teacher import load_teacher
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
@@ -132,7 +133,7 @@ def test_each_mode_trains_exports_and_samples(tmp_path, tiny_teacher_dir, mode):
 
 
 def test_bench_has_every_row_and_flags_missing_models(tmp_path, tiny_teacher_dir):
-    from codi_lib.bench import METHODS, run_benchmark
+    from codi_lib.evaluation.bench import METHODS, run_benchmark
     imgs = torch.randint(0, 256, (8, 3, 16, 16), dtype=torch.uint8)
     for mode in ["controlnet", "codi"]:
         cfg = ConditionalConfig(mode=mode, task="sr4", teacher=str(tiny_teacher_dir))

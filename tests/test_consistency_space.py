@@ -2,8 +2,8 @@
 online prediction implies at z_t against the noise the EMA target implies at z_s."""
 import torch
 
-from codi_lib.losses import consistency_term
-from codi_lib.schedule import NoiseSchedule
+from codi_lib.method.losses import consistency_term
+from codi_lib.method.schedule import NoiseSchedule
 
 
 def test_eps_space_compares_implied_noises_at_their_own_points():

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from codi_lib.data import (EmojiDataset, ImageFolderDataset, load_emoji, make_grid_image,
+from codi_lib.training.data import (EmojiDataset, ImageFolderDataset, load_emoji, make_grid_image,
                            to_uint8_images)
 
 ROOT = Path(__file__).resolve().parent.parent

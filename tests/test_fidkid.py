@@ -1,8 +1,8 @@
 """FID/KID against a shared reference (codi_lib.fidkid) and the teacher's sharpness check."""
 import torch
 
-from codi_lib.fidkid import Reference, fid_from_features, kid_from_features, shifted_interval
-from codi_lib.teacher_quality import hf_ratio, high_frequency_energy
+from codi_lib.evaluation.fidkid import Reference, fid_from_features, kid_from_features, shifted_interval
+from codi_lib.evaluation.teacher_quality import hf_ratio, high_frequency_energy
 
 
 def _feats(n, shift=0.0, scale=1.0, seed=0, dim=64):

@@ -6,13 +6,15 @@ import torch
 
 pytest.importorskip("transformers")
 
-from codi_lib.guidance import (GuidedDenoiser, cfg_concat, cfg_split, combine, drop_prompts,
-                               set_text_context)
-from codi_lib.latent import (CaptionTable, LatentConfig, LatentDenoiser, TextConditioning,
-                             build_latent_conditional, build_tiny_sd, encode_images,
-                             load_latent_run, load_sd, make_latent_loss, sample_latent,
-                             schedule_from_scheduler_config, train_latent)
-from codi_lib.losses import CoDiLossConfig
+from codi_lib.apps.latent.bundle import (CaptionTable, LatentDenoiser, TextConditioning,
+                                         build_latent_conditional, encode_images, load_sd,
+                                         schedule_from_scheduler_config)
+from codi_lib.apps.latent.tiny import build_tiny_sd
+from codi_lib.apps.latent.train import load_latent_run, make_latent_loss, sample_latent, train_latent
+from codi_lib.method.guidance import (GuidedDenoiser, cfg_concat, cfg_split, combine, drop_prompts,
+                                      set_text_context)
+from codi_lib.method.losses import CoDiLossConfig
+from codi_lib.training.config import LatentConfig
 
 PRED_TYPES = ["epsilon", "v_prediction"]
 

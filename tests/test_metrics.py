@@ -1,4 +1,4 @@
-"""Tests for codi_lib.metrics: the offline weights reproduce *published* values.
+"""Tests for codi_lib.evaluation.metrics: the offline weights reproduce *published* values.
 
 Reference values and where they are published:
 
@@ -40,7 +40,7 @@ import pytest
 import torch
 import torchvision
 
-from codi_lib import metrics as M
+from codi_lib.evaluation import metrics as M
 
 SLOW = os.environ.get("CODI_SLOW_TESTS", "") not in ("", "0")
 
@@ -50,7 +50,7 @@ SLOW = os.environ.get("CODI_SLOW_TESTS", "") not in ("", "0")
 
 def course_images(n: int = 6, size: int = 32) -> torch.Tensor:
     """(n,3,size,size) images in [-1, 1]: emoji from the course's shipped data set."""
-    from codi_lib.data import EMOJI_FILE, data_dir
+    from codi_lib.training.data import EMOJI_FILE, data_dir
 
     with np.load(data_dir() / EMOJI_FILE) as d:
         images = d["images"]
@@ -343,8 +343,8 @@ def test_time_per_image_runs_warmup_and_repeats():
 
 
 def test_counting_denoiser_measures_nfe_of_a_sampler():
-    from codi_lib.sampling import sample
-    from codi_lib.schedule import ScheduleConfig
+    from codi_lib.method.sampling import sample
+    from codi_lib.method.schedule import ScheduleConfig
 
     net = torch.nn.Identity()
     counted = M.CountingDenoiser(lambda z, t: net(torch.zeros_like(z)))

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from codi_lib.cli import main
-from codi_lib.data import load_emoji
+from codi_lib.apps.cli import main
+from codi_lib.training.data import load_emoji
 
 BROKEN = ["truncated.jpg", "empty.png", "notes.png", "tiny.png"]
 
@@ -16,7 +16,7 @@ BROKEN = ["truncated.jpg", "empty.png", "notes.png", "tiny.png"]
 def cheap_fid(monkeypatch):
     """FID through a cheap 64-feature stand-in (the Inception path is covered by
     test_metrics; its 2048-d matrix square root costs ~5 s per call here), no downloads."""
-    import codi_lib.metrics as M
+    import codi_lib.evaluation.metrics as M
     from test_metrics import LevelsTo64
     extractor = LevelsTo64()
     monkeypatch.setattr(M, "get_fid_extractor", lambda device="cpu": extractor)

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from codi_lib.sampling import SAMPLERS, sample
-from codi_lib.schedule import NoiseSchedule, ScheduleConfig
+from codi_lib.method.sampling import SAMPLERS, sample
+from codi_lib.method.schedule import NoiseSchedule, ScheduleConfig
 
 
 def oracle_denoiser(x0, schedule):

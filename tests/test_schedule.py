@@ -3,8 +3,8 @@ import pytest
 import torch
 from diffusers import DDIMScheduler
 
-from codi_lib.sampling import make_sampler
-from codi_lib.schedule import (NoiseSchedule, ScheduleConfig, c_out, c_skip,
+from codi_lib.method.sampling import make_sampler
+from codi_lib.method.schedule import (NoiseSchedule, ScheduleConfig, c_out, c_skip,
                                codi_sampling_timesteps, consistency_fn, ddim_step,
                                distillation_grid, pred_to_x_eps, x_eps_to_pred)
 

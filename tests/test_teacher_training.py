@@ -5,11 +5,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from codi_lib.checkpoint import latest_checkpoint, list_checkpoints
-from codi_lib.config import TeacherConfig, apply_overrides, load_config, save_config
-from codi_lib.models import UNetConfig, build_unet, count_parameters
-from codi_lib.teacher import export_teacher, load_teacher, train_teacher
-from codi_lib.train_loop import TrainingDiverged, batch_indices
+from codi_lib.training.checkpoint import latest_checkpoint, list_checkpoints
+from codi_lib.training.config import TeacherConfig, apply_overrides, load_config, save_config
+from codi_lib.method.models import UNetConfig, build_unet, count_parameters
+from codi_lib.training.teacher import export_teacher, load_teacher, train_teacher
+from codi_lib.training.loop import TrainingDiverged, batch_indices
 
 
 def test_default_teacher_is_a_unet2dcondition_of_the_measured_size():
@@ -74,10 +74,10 @@ def test_resume_refuses_a_different_config(tmp_path, tiny_cfg, tiny_images):
 
 
 def test_nan_is_detected_and_last_checkpoint_kept(tmp_path, tiny_cfg, tiny_images):
-    from codi_lib.models import build_unet
-    from codi_lib.schedule import NoiseSchedule
-    from codi_lib.teacher import Denoiser, denoising_loss
-    from codi_lib.train_loop import train_loop
+    from codi_lib.method.models import build_unet
+    from codi_lib.method.schedule import NoiseSchedule
+    from codi_lib.training.teacher import Denoiser, denoising_loss
+    from codi_lib.training.loop import train_loop
     base = denoising_loss(NoiseSchedule(tiny_cfg.schedule))
 
     def poisoned(model, ema, x, gen, step):  # the loss turns NaN at step 4
@@ -108,8 +108,8 @@ def test_export_and_load_without_pickle(tmp_path, tiny_cfg, tiny_images):
 def test_cli_train_export_sample(tmp_path, tiny_cfg, monkeypatch):
     from PIL import Image
 
-    from codi_lib.cli import main
-    monkeypatch.setattr("codi_lib.teacher.load_training_images",
+    from codi_lib.apps.cli import main
+    monkeypatch.setattr("codi_lib.training.teacher.load_training_images",
                         lambda cfg: torch.randint(0, 256, (16, 3, 16, 16), dtype=torch.uint8))
     save_config(tiny_cfg, tmp_path / "tiny.json")
     assert main(["train-teacher", "--config", str(tmp_path / "tiny.json"), "--out",

@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from codi_lib.losses import CoDiLossConfig, codi_loss
-from codi_lib.sampling import sample
-from codi_lib.toy import (GROUPS, MEANS, STD, TOY_TASK, WEIGHTS, ExactDenoiser, ToyStudent,
+from codi_lib.method.losses import CoDiLossConfig, codi_loss
+from codi_lib.method.sampling import sample
+from codi_lib.course.toy import (GROUPS, MEANS, STD, TOY_TASK, WEIGHTS, ExactDenoiser, ToyStudent,
                           endpoint_error, endpoint_noise, exact_ode_endpoint,
                           exact_ode_endpoint_ivp, exact_x0, group_condition, nearest_mode,
                           toy_samples, toy_schedule, train_toy_student)

@@ -1,0 +1,28 @@
+"""Exercise checkers for the notebooks: write a small piece of the maths yourself, then
+``check("name", your_function)`` says whether it is right and, if not, *what* is wrong
+(shape, sign, swapped terms, off-by-one timestep, which input case fails).
+
+How an exercise works in a notebook (explained in notebooks/00_welcome.ipynb):
+
+1. A cell defines your function with a stub body that returns ``None``.
+2. ``check("name", your_function)`` prints "not attempted yet" while the body is the
+   stub, so the notebook still runs top to bottom without errors; once you fill it
+   in it prints "correct" or a diagnosis. It never raises.
+3. Stuck? ``hint("name")`` gives a nudge; ``show_solution("name")`` prints the reference
+   solution and the source of the library functions it is built from (via
+   ``inspect.getsource``); ``solution("name")`` returns the reference as a function.
+
+Exercises so far: notebook 01 ``forward_noise`` (C1) and ``ddim_step`` (C2)-(C3);
+notebook 02 ``v_target`` (the v-prediction regression target); notebook 03
+``c_skip_c_out`` (C4); notebook 04 ``sr4_degrade`` (the super-resolution condition);
+notebook 05 ``codi_loss`` (the CoDi loss (C5)-(C7) assembled from its parts).
+
+Adding an exercise (the hook for notebooks 04-05 and later): write a reference function
+that calls the library, write a checker ``checker(fn) -> CheckResult`` (usually a few
+:class:`Case` objects and known mistakes passed to :func:`run_cases`), and decorate the
+checker with :func:`register`; it is then available to ``check``/``hint``/
+``show_solution`` under its name in :data:`EXERCISES`.
+"""
+from . import codi_loss, conditions, diffusion  # noqa: F401  (each registers its exercises)
+from .machinery import (EXERCISES, Case, CheckResult, Exercise, NotAttempted, check, hint,
+                        list_exercises, register, run_cases, show_solution, solution)

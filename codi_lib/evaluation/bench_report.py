@@ -1,0 +1,180 @@
+"""Reading a benchmark result: the goals it meets or misses, its Markdown table, and the
+quality-vs-NFE figure per task. Introduced in ``notebooks/06_measuring.ipynb``; the
+figure is the shape of the distillation papers' quality-vs-steps plots (paper Fig. 1 /
+Sec. 5). Everything here reads the dict that :func:`codi_lib.bench.run_benchmark`
+writes to ``bench.json``; nothing is measured here.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..method.tasks import TASKS
+
+FAMILIES = [("controlnet", "ddim", "ControlNet teacher, DDIM"),
+            ("controlnet", "dpmsolver++", "ControlNet teacher, DPM-Solver++"),
+            ("cm-two-stage", "codi", "CM-II (two-stage)"),
+            ("pe-codi", "codi", "PE-CoDi"),
+            ("codi", "codi", "CoDi")]
+
+
+def row(result: dict, task: str, key: str) -> dict | None:
+    """The measured row ``key`` (``model/sampler/steps``) of ``task``, or None."""
+    return next((r for r in result["rows"] if r["task"] == task and r.get("key") == key
+                 and "fid" in r), None)
+
+
+def pair(result: dict, task: str, a: str, b: str, metric: str) -> dict | None:
+    """The paired comparison a - b of ``metric`` on ``task``, or None."""
+    return next((p for p in result.get("paired", []) if p["task"] == task and p["a"] == a
+                 and p["b"] == b and p["metric"] == metric), None)
+
+
+def _goal(task, text, met, detail):
+    return {"task": task, "goal": text, "met": bool(met), "detail": detail}
+
+
+def _rel(a: float, b: float) -> float:
+    return (a - b) / b
+
+
+def goals(result: dict) -> list[dict]:
+    """Each goal of the table checked on each task (missing rows make a goal unmet)."""
+    out = []
+    for task in dict.fromkeys(r["task"] for r in result["rows"]):
+        c4, t50 = row(result, task, "codi/codi/4"), row(result, task, "controlnet/ddim/50")
+        if c4 and t50:
+            for m in ("lpips", "fid"):
+                d = _rel(c4[m], t50[m])
+                out.append(_goal(task, f"CoDi-4 within 5% of DDIM-50 on {m.upper()}", d <= 0.05,
+                                 f"{c4[m]:.3f} vs {t50[m]:.3f} ({100 * d:+.1f}%)"))
+        for k in (1, 2):
+            for b in ("controlnet/ddim", "controlnet/dpmsolver++"):
+                for m in ("lpips", "fid"):
+                    p = pair(result, task, f"codi/codi/{k}", f"{b}/{k}", m)
+                    out.append(_goal(task, f"CoDi-{k} ahead of {b.split('/')[1]}-{k} on "
+                                     f"{m.upper()} beyond the paired interval",
+                                     p is not None and p["ci"][1] < 0, _pair_text(p)))
+        for m in ("lpips", "fid"):
+            p = pair(result, task, "codi/codi/4", "cm-two-stage/codi/4", m)
+            out.append(_goal(task, f"CoDi-4 ahead of CM-II-4 on {m.upper()} beyond the interval",
+                             p is not None and p["ci"][1] < 0, _pair_text(p)))
+            for b in ("controlnet/ddim/4", "controlnet/dpmsolver++/4"):
+                p = pair(result, task, "codi/codi/4", b, m)
+                out.append(_goal(task, f"CoDi-4 not behind {b.split('/')[1]}-4 on {m.upper()} "
+                                 "beyond the interval", p is not None and p["ci"][0] <= 0,
+                                 _pair_text(p)))
+        cond = row(result, task, "reference/condition/0")
+        if cond:
+            losers = [r["method"] for r in result["rows"] if r["task"] == task
+                      and not r.get("reference") and "lpips" in r
+                      and not (r["lpips_ci"][1] < cond["lpips_ci"][0]
+                               and r["fid_ci"][1] < cond["fid_ci"][0])]
+            out.append(_goal(task, "every model ahead of 'condition as output' on LPIPS and FID "
+                             "beyond both intervals", not losers,
+                             "all ahead" if not losers else "not ahead: " + ", ".join(losers)))
+    return out
+
+
+def _pair_text(p) -> str:
+    if p is None:
+        return "not measured"
+    return f"diff {p['diff']:+.3f}, 95% CI [{p['ci'][0]:+.3f}, {p['ci'][1]:+.3f}]"
+
+
+def _ci(r: dict, m: str, fmt: str, scale: float = 1.0) -> str:
+    lo, hi = r[f"{m}_ci"]
+    return f"{format(r[m] * scale, fmt)} [{format(lo * scale, fmt)}, {format(hi * scale, fmt)}]"
+
+
+def to_markdown(result: dict) -> str:
+    """The benchmark as Markdown: one table per task, its paired comparisons, goals."""
+    lines = [f"# CoDi benchmark ({result['n_images']} test images per task, "
+             f"{result['seeds']} noise seeds)", "",
+             f"- {result['fid_note']}; weights: {result['fid_weights']}",
+             f"- {result['lpips_note']}; {result['ci_note']}",
+             f"- real-data floor (random train images vs the test split): FID "
+             f"{result['fid_floor']:.1f}, KID {1000 * result['kid_floor']:.2f}e-3",
+             f"- latency: wall time of the sampler per image, batches of {result['batch_size']}, "
+             f"after one warm-up call; {result['hardware']}; NFE counted by wrapping the network",
+             f"- total benchmark time {result['seconds']} s", ""]
+    for task in dict.fromkeys(r["task"] for r in result["rows"]):
+        lines += [f"## {TASKS[task].title} (`{task}`)", "",
+                  "| method | NFE | LPIPS ↓ [95% CI] | FID ↓ [95% CI] | KID ×1e3 ↓ [95% CI] | "
+                  "PSNR ↑ | SSIM ↑ | ms / image | speed-up | trained (steps × batch) |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in (r for r in result["rows"] if r["task"] == task):
+            if "missing" in r:
+                lines.append(f"| {r['method']} | – | – | – | – | – | – | – | – | {r['missing']} |")
+                continue
+            lp = _ci(r, "lpips", ".3f") if "lpips" in r else "–"
+            ps = f"{r['psnr']:.2f}" if "psnr" in r else "–"
+            ss = f"{r['ssim']:.3f}" if "ssim" in r else "–"
+            ms = f"{r['ms_per_image']:.2f}" if "ms_per_image" in r else "–"
+            sp = f"{r['speedup_vs_ddim50']:.1f}x" if "speedup_vs_ddim50" in r else "–"
+            budget = (f"{r['train_steps']} × {r['train_batch']}" if r.get("train_steps")
+                      else ("reference" if r.get("reference") else "–"))
+            lines.append(f"| {r['method']} | {r['nfe']} | {lp} | {_ci(r, 'fid', '.1f')} | "
+                         f"{_ci(r, 'kid', '.2f', 1000)} | {ps} | {ss} | {ms} | {sp} | {budget} |")
+        pairs = [p for p in result.get("paired", []) if p["task"] == task]
+        if pairs:
+            lines += ["", "Paired differences (a - b; negative = a better), 95% CI:", "",
+                      "| a | b | metric | a - b | 95% CI |", "|---|---|---|---|---|"]
+            lines += [f"| {p['a']} | {p['b']} | {p['metric'].upper()} | {p['diff']:+.3f} | "
+                      f"[{p['ci'][0]:+.3f}, {p['ci'][1]:+.3f}] |" for p in pairs]
+        gl = [g for g in result.get("goals", []) if g["task"] == task]
+        if gl:
+            lines += ["", "Goals:", ""]
+            lines += [f"- {'met' if g['met'] else '**missed**'}: {g['goal']} ({g['detail']})"
+                      for g in gl]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot_quality_vs_nfe(result: dict, task: str, axes=None):
+    """LPIPS and FID against NFE (log axis) for ``task``: one line per method family,
+    95% intervals as bands, DDIM-50, 'condition as output' and the real-data floor as
+    horizontal references. Returns the figure. Notebook 06."""
+    import matplotlib.pyplot as plt
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig = axes[0].figure
+    for ax, m in zip(axes, ("lpips", "fid")):
+        for model, sampler, label in FAMILIES:
+            rs = sorted((r for r in result["rows"] if r["task"] == task and r.get("model") == model
+                         and r.get("sampler") == sampler and r.get("steps", 0) < 50 and m in r),
+                        key=lambda r: r["nfe"])
+            if not rs:
+                continue
+            nfe = [r["nfe"] for r in rs]
+            line, = ax.plot(nfe, [r[m] for r in rs], marker="o", label=label)
+            ax.fill_between(nfe, [r[f"{m}_ci"][0] for r in rs], [r[f"{m}_ci"][1] for r in rs],
+                            color=line.get_color(), alpha=0.18)
+        refs = [("controlnet/ddim/50", "DDIM-50", "k", "--"),
+                ("reference/condition/0", "condition as output", "grey", ":")]
+        if m == "fid":
+            refs.append(("reference/floor/0", "real data (floor)", "green", "-."))
+        for key, label, color, style in refs:
+            r = row(result, task, key)
+            if r is not None and m in r:
+                ax.axhline(r[m], color=color, ls=style, lw=1, label=label)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("network evaluations (NFE)")
+        ax.set_ylabel(f"{m.upper()} (lower is better)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{TASKS[task].title}: quality vs NFE ({result['n_images']} test images)")
+    fig.tight_layout()
+    return fig
+
+
+def write_figures(result: dict, out_dir) -> list[Path]:
+    """Save :func:`plot_quality_vs_nfe` as ``quality_vs_nfe_<task>.png`` per task."""
+    from matplotlib.figure import Figure  # no pyplot: leaves a notebook's backend alone
+    paths = []
+    for task in dict.fromkeys(r["task"] for r in result["rows"]):
+        fig = Figure(figsize=(10, 3.6))
+        plot_quality_vs_nfe(result, task, axes=fig.subplots(1, 2))
+        p = Path(out_dir) / f"quality_vs_nfe_{task}.png"
+        fig.savefig(p, dpi=110)
+        paths.append(p)
+    return paths
