@@ -81,6 +81,10 @@ def _add_measure(sub) -> None:
     b.add_argument("--tasks", nargs="*", default=None, choices=sorted(TASKS))
     b.add_argument("--students", default=None, help="folder of trained models (default: data/students)")
     b.add_argument("--seeds", type=int, default=3, help="noise seeds averaged (default 3)")
+    b.add_argument("--split", default="test", choices=["test", "val"],
+                   help="val: the validation split carved from train, for recipe choices")
+    b.add_argument("--models", nargs="*", default=None,
+                   help="only these model folders (e.g. controlnet cm-two-stage); reference rows stay")
     b.add_argument("--resamples", type=int, default=300,
                    help="bootstrap resamples for the 95%% intervals (default 300)")
     q = sub.add_parser("eval-teacher", help="FID/KID/sharpness of a teacher's DDIM samples "
@@ -254,7 +258,8 @@ def main(argv=None) -> int:
         n = 16 if args.quick else args.num_images
         res = run_benchmark(args.out, args.tasks, n, students_dir=args.students,
                             seeds=1 if args.quick else args.seeds,
-                            resamples=50 if args.quick else args.resamples)
+                            resamples=50 if args.quick else args.resamples,
+                            split=args.split, models=args.models)
         print((Path(args.out) / "bench.md").read_text())
         print(f"wrote {Path(args.out) / 'bench.json'} in {res['seconds']} s")
     elif args.cmd == "eval-teacher":

@@ -188,16 +188,22 @@ def _paired(task: str, run: _Run, ref: Reference, specs, resamples: int, seed: i
 
 def run_benchmark(out_dir, tasks=None, n_images: int | None = None, batch_size: int = 64,
                   students_dir=None, seed: int = 0, seeds: int = 3, resamples: int = RESAMPLES,
-                  step_counts=STEP_COUNTS, progress: bool = True, extractor=None) -> dict:
+                  step_counts=STEP_COUNTS, progress: bool = True, extractor=None,
+                  split: str = "test", models=None) -> dict:
     """Measure every row of :func:`methods` on ``tasks`` (default: all). ``n_images``
     takes an evenly spaced subset of the test split (default: all of it; never a
     prefix, which is one unusual part of the alphabet); the FID/KID reference is always
     the whole test split. Writes ``bench.json``, ``bench.md`` and one
-    ``quality_vs_nfe_<task>.png`` per task to ``out_dir``. Notebook 06."""
+    ``quality_vs_nfe_<task>.png`` per task to ``out_dir``. ``split="val"`` measures on
+    the validation split carved from train instead (inputs and reference), for recipe
+    choices such as CM-II's learning rate; ``models`` keeps only the rows of those model
+    folders (the reference rows always stay). Notebook 06."""
     students_dir = default_students_dir(students_dir or None)
     tasks = list(tasks or TASKS)
     t_start = time.time()
-    x_ref = emoji_batch("test", None)
+    if split not in ("test", "val"):
+        raise ValueError(f"split={split!r}: the benchmark measures on 'test' or 'val'")
+    x_ref = emoji_batch(split, None)
     n_all = x_ref.shape[0]
     pick = torch.linspace(0, n_all - 1, n_images).round().long() if n_images else torch.arange(n_all)
     x = x_ref[pick]
@@ -206,13 +212,15 @@ def run_benchmark(out_dir, tasks=None, n_images: int | None = None, batch_size: 
     ref = Reference(cached_inception_features(x_ref, extractor=extractor))
     noises = [torch.randn(x.shape, generator=torch.Generator().manual_seed(seed + s))
               for s in range(seeds)]
-    floor = _measure_samples(Method("floor", "", "floor", 0), [floor_images(n, "train", seed)],
+    floor_split = "train" if split == "test" else "fit"
+    floor = _measure_samples(Method("floor", "", "floor", 0), [floor_images(n, floor_split, seed)],
                              None, ref, _Run(), resamples, seed, extractor)
     rows, paired = [], []
     for task in tasks:
         cond = test_conditions(task, x)
         run, loaded = _Run(), {}
-        for m in tqdm(methods(step_counts), desc=f"bench {task}", disable=not progress):
+        rows_here = [m for m in methods(step_counts) if m.reference or not models or m.model in models]
+        for m in tqdm(rows_here, desc=f"bench {task}", disable=not progress):
             row = {"task": task, "method": m.label, "model": m.model, "sampler": m.sampler,
                    "steps": m.steps, "key": m.key}
             if m.sampler == "floor":
@@ -240,11 +248,11 @@ def run_benchmark(out_dir, tasks=None, n_images: int | None = None, batch_size: 
             if r["task"] == task and "ms_per_image" in r and base:
                 r["speedup_vs_ddim50"] = base["ms_per_image"] / r["ms_per_image"]
         paired += _paired(task, run, ref, paired_specs(step_counts), resamples, seed)
-    result = {"rows": rows, "paired": paired, "n_images": n, "n_reference": n_all,
+    result = {"rows": rows, "paired": paired, "split": split, "n_images": n, "n_reference": n_all,
               "seeds": seeds, "resamples": resamples, "batch_size": batch_size,
               "fid_floor": floor["fid"], "kid_floor": floor["kid"],
               "fid_floor_ci": floor["fid_ci"], "kid_floor_ci": floor["kid_ci"],
-              "fid_note": f"FID/KID of {n} outputs per seed against all {n_all} test images "
+              "fid_note": f"FID/KID of {n} outputs per seed against all {n_all} {split} images "
                           "(Inception TF-2015 features, 8-bit images resized 32 -> 299 "
                           "bilinear), mean over seeds; comparable between these methods only",
               "ci_note": "95% bootstrap intervals over test images "

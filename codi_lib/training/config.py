@@ -117,7 +117,7 @@ class ConditionalConfig:
         sample_every=500))
     unet: UNetConfig = field(default_factory=UNetConfig)          # copied from the teacher
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)  # copied from the teacher
-    data: str = "emoji"
+    data: str = "emoji"  # "emoji" (train split) or "emoji-fit" (train minus the val split)
     kind: str = "conditional"
 
     def __post_init__(self):

@@ -74,7 +74,11 @@ def train_conditional(cfg: ConditionalConfig, out_dir, resume=True, progress=Tru
     torch.manual_seed(cfg.train.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"  # where accelerate will train
     model, ode_model = build_for_mode(cfg, device)
-    imgs = images if images is not None else images_to_tensor(load_emoji("train").images)
+    split = {"emoji": "train", "emoji-fit": "fit"}.get(cfg.data)
+    if images is None and split is None:
+        raise ValueError(f"data={cfg.data!r}: conditional runs train on 'emoji' (the train "
+                         "split) or 'emoji-fit' (train minus the validation split)")
+    imgs = images if images is not None else images_to_tensor(load_emoji(split).images)
     return train_loop(cfg, model, imgs, make_loss(cfg, ode_model), out_dir,
                       sample_fn=make_cond_sample_fn(cfg), resume=resume, progress=progress,
                       stop_after=stop_after)
