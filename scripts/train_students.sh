@@ -3,6 +3,8 @@
 # (one thread each: 2 cores). The ablations are run on PE-CoDi (branch only), so each
 # ships as a 2.4 MB branch and data/ stays under its 100 MB budget. Resumable: rerunning continues each run where it stopped;
 # finished runs are skipped. Logs: runs/students/<task>-<name>.log
+# The three sr4 ablations get exactly the budget (steps x batch) of the sr4 pe-codi they
+# ablate, so the benchmark can rank them against it.
 #
 #   bash scripts/train_students.sh            # both lanes in the background
 #   STEPS_SCALE=2 bash scripts/train_students.sh   # twice the steps (continue training)
@@ -37,8 +39,8 @@ lane_a() {
   run inpaint pe-codi pe-codi 300 2e-4
   run canny pe-codi pe-codi 300 2e-4
   run canny cm-two-stage cm-two-stage 300 1e-4
-  run sr4 pe-codi-no-guidance pe-codi 300 2e-4 --set loss.lambda_cg=0
-  run sr4 pe-codi-no-consistency pe-codi 300 2e-4 --set loss.lambda_cons=0
+  run sr4 pe-codi-no-guidance pe-codi 500 2e-4 --set loss.lambda_cg=0
+  run sr4 pe-codi-no-consistency pe-codi 500 2e-4 --set loss.lambda_cons=0
 }
 
 lane_b() {
@@ -47,7 +49,7 @@ lane_b() {
   run inpaint codi codi 400 2e-4
   run canny codi codi 400 2e-4
   run inpaint cm-two-stage cm-two-stage 300 1e-4
-  run sr4 pe-codi-ode-teacher pe-codi 300 2e-4 --set loss.ode_model=teacher
+  run sr4 pe-codi-ode-teacher pe-codi 500 2e-4 --set loss.ode_model=teacher
 }
 
 mkdir -p runs/students
