@@ -119,3 +119,19 @@ def test_cli_train_export_sample(tmp_path, tiny_cfg, monkeypatch):
                  "--out", str(tmp_path / "g.png")]) == 0
     im = Image.open(tmp_path / "g.png")
     assert im.size[0] >= 2 * 16 and im.mode == "RGB"
+
+
+def test_half_snapshot_warm_starts_a_new_run(tmp_path, tiny_cfg, tiny_images):
+    import copy
+    train_teacher(tiny_cfg, tmp_path / "run", images=tiny_images, progress=False)
+    snap = export_teacher(tmp_path / "run", tmp_path / "snap", half=True)
+    assert all(v.dtype == torch.float16 for v in load_file(str(snap / "unet.safetensors")).values())
+    assert json.loads((snap / "record.json").read_text())["weights"] == "EMA, float16"
+    cfg = copy.deepcopy(tiny_cfg)
+    cfg.init_from = str(snap)
+    cfg.train.max_steps, cfg.train.lr = 1, 0.0  # lr 0: the weights stay where they started
+    train_teacher(cfg, tmp_path / "warm", images=tiny_images, progress=False)
+    warm, _ = load_teacher(export_teacher(tmp_path / "warm", tmp_path / "warm-out"))
+    start, _ = load_teacher(snap)
+    for a, b in zip(warm.unet.parameters(), start.unet.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)

@@ -63,6 +63,7 @@ def _add_train(sub) -> None:
     e = sub.add_parser("export-teacher", help="export EMA weights of a run for shipping")
     e.add_argument("run_dir")
     e.add_argument("dest")
+    e.add_argument("--half", action="store_true", help="store float16 (a snapshot of a run in progress)")
     x = sub.add_parser("export", help="export a conditional run's EMA weights for shipping")
     x.add_argument("run_dir")
     x.add_argument("dest")
@@ -252,7 +253,7 @@ def main(argv=None) -> int:
         print(export_conditional(args.run_dir, args.dest, half=not args.fp32))
     elif args.cmd == "export-teacher":
         from ..training.teacher import export_teacher
-        print(export_teacher(args.run_dir, args.dest))
+        print(export_teacher(args.run_dir, args.dest, half=args.half))
     elif args.cmd == "bench":
         from ..evaluation.bench import run_benchmark
         n = 16 if args.quick else args.num_images

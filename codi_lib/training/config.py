@@ -49,6 +49,7 @@ class TeacherConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     data: str = "emoji"  # "emoji" (train split), "emoji-fit" (train minus val) or a folder
     min_snr_gamma: float = 0.0  # > 0: Min-SNR-gamma loss weighting (Hang et al. 2023)
+    init_from: str = ""  # an exported teacher folder to start from (a warm start, new optimiser)
     kind: str = "teacher"
 
 

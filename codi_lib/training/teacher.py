@@ -104,9 +104,13 @@ def load_training_images(cfg: TeacherConfig):
 def train_teacher(cfg: TeacherConfig, out_dir, resume: bool = True, progress: bool = True,
                   stop_after: int | None = None, images=None) -> LoopResult:
     """Train (or resume) the unconditional teacher of ``cfg`` into ``out_dir``.
-    Introduced in notebook 02."""
+    ``cfg.init_from`` (an exported teacher folder) starts a new run from its weights
+    instead of from random ones, with a fresh optimiser: how a run continues on a machine
+    that has only the exported snapshot. Introduced in notebook 02."""
     torch.manual_seed(cfg.train.seed)
     model = Denoiser(build_unet(cfg.unet))
+    if cfg.init_from:  # a checkpoint of this run, when there is one, overrides these weights
+        load_weights(model.unet, Path(cfg.init_from) / "unet.safetensors")
     schedule = NoiseSchedule(cfg.schedule)
     imgs = images if images is not None else load_training_images(cfg)
     return train_loop(cfg, model, imgs, denoising_loss(schedule, min_snr_gamma=cfg.min_snr_gamma), out_dir,
@@ -114,16 +118,17 @@ def train_teacher(cfg: TeacherConfig, out_dir, resume: bool = True, progress: bo
                       stop_after=stop_after)
 
 
-def export_teacher(run_dir, dest, note: dict | None = None) -> Path:
+def export_teacher(run_dir, dest, note: dict | None = None, half: bool = False) -> Path:
     """Copy the EMA weights and config of the newest checkpoint in ``run_dir`` to
-    ``dest`` (``unet.safetensors`` + ``config.json`` + ``record.json``)."""
+    ``dest`` (``unet.safetensors`` + ``config.json`` + ``record.json``); ``half`` stores
+    float16 (for snapshots of a run in progress; loading upcasts)."""
     run_dir, dest = Path(run_dir), Path(dest)
     model, cfg, ckpt = load_run_teacher(run_dir)
     dest.mkdir(parents=True, exist_ok=True)
-    save_weights(model.unet, dest / "unet.safetensors")
+    save_weights(model.unet.half() if half else model.unet, dest / "unet.safetensors")
     save_config(cfg, dest / "config.json")
     record = {**training_record(run_dir, ckpt), "parameters": count_parameters(model.unet),
-              "weights": "EMA", **(note or {})}
+              "weights": "EMA, float16" if half else "EMA", **(note or {})}
     (dest / "record.json").write_text(json.dumps(record, indent=2) + "\n")
     return dest
 
