@@ -117,3 +117,17 @@ def test_poc_refuses_unusable_setups(tmp_path, capsys):
     assert "inside the image folder" in capsys.readouterr().err
     assert main(_args(tmp_path / "nope", tmp_path / "o")) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_headline_compares_with_the_no_model_baseline_first():
+    from codi_lib.apps.poc_report import headline
+    rows = [{"method": "teacher", "key": "teacher", "nfe": 50, "latency_s": 0.5, "lpips": 0.30, "psnr": 20.0},
+            {"method": "student", "key": "student", "nfe": 4, "latency_s": 0.05, "lpips": 0.45, "psnr": 14.0,
+             "speedup": 10.0},
+            {"method": "bicubic (no model)", "key": "condition", "nfe": 0, "latency_s": None,
+             "lpips": 0.35, "psnr": 18.0}]
+    text = headline({"rows": rows})
+    first_t, first_s = text.index("teacher is"), text.index("student is")
+    assert first_t < first_s < text.index("faster")  # the baseline verdicts come first
+    assert "better than doing nothing" in text[first_t:first_s]
+    assert "worse than doing nothing" in text[first_s:]

@@ -38,6 +38,12 @@ from .poc_report import fmt, render_report
 DEFAULT_STEPS = 1000
 
 
+#: What "doing nothing" is for each task: the condition turned into the output image.
+NO_MODEL_LABELS = {"sr4": "bicubic upsampling of the input",
+                   "inpaint": "the known pixels, hole filled with their mean colour",
+                   "canny": "the edge map itself"}
+
+
 class PocError(RuntimeError):
     """A problem with the user's folder or settings; the message says what to do."""
 
@@ -277,9 +283,10 @@ def evaluate(s: PocSettings, out: Path, x_held, runs: dict, held_key: str) -> di
         samples[key_name] = imgs.contiguous()
         rows.append({"method": label, "key": key_name, "nfe": nfe, "latency_s": seconds / n,
                      **_quality(imgs, x_held, fid_ref)})
-    if s.task == "sr4":
-        rows.append({"method": "bicubic upsampling of the input (no model)", "key": "condition",
-                     "nfe": 0, "latency_s": None, **_quality(samples["condition"], x_held, fid_ref)})
+    if task.as_output is not None:
+        rows.append({"method": f"{NO_MODEL_LABELS.get(s.task, 'the condition itself')} (no model)",
+                     "key": "condition", "nfe": 0, "latency_s": None,
+                     **_quality(task.as_output(cond).clamp(-1, 1), x_held, fid_ref)})
     for r in rows:
         r["speedup"] = (rows[0]["latency_s"] / r["latency_s"]) if r["latency_s"] else None
     result = {"key": key, "n_heldout": n, "rows": rows,

@@ -96,20 +96,53 @@ def _file_notes(data: dict) -> tuple[str, str]:
     return unusable, ignored
 
 
+def _versus(r: dict, base: dict) -> tuple[bool, bool, str]:
+    """(ahead on LPIPS, ahead on PSNR, the sentence's numbers) of row ``r`` vs ``base``."""
+    lp, ps = r["lpips"] < base["lpips"], r["psnr"] > base["psnr"]
+    nums = (f"LPIPS {fmt(r['lpips'])} vs {fmt(base['lpips'])}, "
+            f"PSNR {fmt(r['psnr'], 2)} vs {fmt(base['psnr'], 2)} dB")
+    return lp, ps, nums
+
+
+def headline(ev: dict) -> str:
+    """The report's first paragraphs: each model against the no-model baseline first
+    (said plainly when a model loses to it), then the student's speed-up."""
+    e = html.escape
+    teacher, student = ev["rows"][0], ev["rows"][1]
+    base = next((r for r in ev["rows"] if r["key"] == "condition"), None)
+    parts = []
+    if base is not None:
+        for r in (teacher, student):
+            lp, ps, nums = _versus(r, base)
+            if lp and ps:
+                verdict = "<b>better than doing nothing</b> on both metrics"
+            elif lp or ps:
+                verdict = (f"<b>mixed</b> against doing nothing: ahead on {'LPIPS' if lp else 'PSNR'}, "
+                           f"behind on {'PSNR' if lp else 'LPIPS'}")
+            else:
+                verdict = ("<b class='bad'>worse than doing nothing</b>: on these images it loses to "
+                           "the no-model baseline on both metrics; train longer (raise --steps) "
+                           "or use more images before trusting it")
+            parts.append(f"<p class='big'>{e(r['method'])} is {verdict} "
+                         f"({nums}; baseline: {e(base['method'])}).</p>")
+    parts.append(f"<p>The student needs {student['nfe']} network evaluations instead of "
+                 f"{teacher['nfe']}: <b>{fmt(student['speedup'], 1)}x faster</b> per image "
+                 f"({fmt(student['latency_s'] * 1000, 1)} ms vs {fmt(teacher['latency_s'] * 1000, 1)} ms), "
+                 f"LPIPS {fmt(student['lpips'])} vs the teacher's {fmt(teacher['lpips'])} "
+                 "(lower is better).</p>")
+    return "\n".join(parts)
+
+
 def render_report(data: dict) -> str:
     """The self-contained HTML report (every image a base64 PNG)."""
     e = html.escape
     s, ev = data["settings"], data["evaluation"]
-    teacher, student = ev["rows"][0], ev["rows"][1]
     runs = list(data["runs"].values())
     shown = min(ev["n_heldout"], 16)
     unusable, ignored = _file_notes(data)
     return Template(TEMPLATE.read_text()).substitute(
         task_title=e(data["task_title"]), n_heldout=ev["n_heldout"], images=e(s["images"]),
-        student_nfe=student["nfe"], teacher_nfe=teacher["nfe"],
-        speedup=fmt(student["speedup"], 1) + "x",
-        student_ms=fmt(student["latency_s"] * 1000, 1), teacher_ms=fmt(teacher["latency_s"] * 1000, 1),
-        student_lpips=fmt(student["lpips"]), teacher_lpips=fmt(teacher["lpips"]),
+        headline=headline(ev),
         settings_rows=_settings_rows(data),
         training_rows="\n".join(_row([e(r["name"]), e(r["mode"]), r["steps"], duration(r["train_seconds"]),
                                       fmt(r["final_loss"], 4), e(r["status"])]) for r in runs),
