@@ -198,7 +198,13 @@ def codi_sampling_timesteps(num_steps: int, num_train_timesteps: int = 1000,
     N = 50: K = 1 -> [980]; K = 4 -> [980, 720, 460, 200]. Where that stride leaves fewer
     than K points (K = 8: every 7th point gives 7), the stride (N - 1) // K is used so the
     sampler makes exactly K network evaluations (K = 8 -> [980, 860, ..., 140]).
-    Introduced in notebook 05.
+
+    The official pipeline agrees for K = 1, 2 and 4. For K = 8 it keeps the stride
+    ceil(N/K) = 7 on a grid that includes t = 0, giving [980, 840, ..., 140, 0]: its
+    eighth evaluation is at t = 0, where c_skip = 1 and c_out = 0, so that step returns
+    its input and the official 8-step sampler makes 7 informative evaluations on a
+    stride-7 grid; ours makes 8 on a stride-6 grid. The benchmark's 8-step rows are
+    ours, not the official grid. Introduced in notebook 05.
     """
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
