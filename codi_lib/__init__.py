@@ -19,10 +19,13 @@ Map of the house. Five rooms, each importing only from the rooms above it
     (controlnet, pe-codi, codi, cm-two-stage) · ``students``: conditional models in those
     modes (train, export, load) · ``env``: allocator settings for fast CPU steps.
 ``evaluation/``: measuring
-    ``metrics``: LPIPS, FID, PSNR, SSIM, NFE counting, and where their weights come from ·
-    ``quality``: the one quality API, ``quality(pred, truth)`` (LPIPS at 64 px, PSNR,
-    SSIM) and ``FidReference`` (FID against one shared reference) · ``timing``: the one
-    timer · ``bench``: every method on every task (paper Table 1).
+    ``metrics``: LPIPS, FID features, PSNR, SSIM, NFE counting · ``metric_weights``: where
+    their pretrained weights come from, offline included · ``quality``: the one quality
+    API, ``quality(pred, truth)`` (LPIPS at 64 px, PSNR, SSIM) and ``FidReference`` ·
+    ``fidkid``: FID and KID against one shared reference set, with bootstrap intervals ·
+    ``teacher_quality``: a teacher's FID/KID beside the real-data floor, and its sharpness
+    · ``timing``: the one timer · ``bench``: every method at 1-8 steps on every task with
+    intervals (paper Table 1) · ``bench_report``: its goals, Markdown table and figures.
 ``course/``: notebook support (``from codi_lib import course`` is the lessons' toolbox)
     ``setup`` (fast mode, environment check) · ``standins`` (the models a lesson needs,
     trained on the spot when missing) · ``lesson`` (welcome picture, sampling and quality

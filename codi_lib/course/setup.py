@@ -116,7 +116,7 @@ def environment_report(show: bool = True) -> dict:
     Reports the versions of python, torch, diffusers, accelerate and ipywidgets, the
     device, fast mode, the allocator variables, whether the data set, the teacher
     (``data/teacher``) and the students (``data/students/<task>/<mode>``) exist, and
-    :func:`codi_lib.evaluation.metrics.metric_weights_status` (LPIPS and FID weights) with the
+    :func:`codi_lib.evaluation.metric_weights.metric_weights_status` (LPIPS and FID weights) with the
     command that installs what is missing. Prints a checklist when ``show``; returns
     everything as a dict (``ok`` is False when something the course needs now is
     missing). Introduced in notebooks/00_welcome.ipynb.
@@ -132,7 +132,7 @@ def environment_report(show: bool = True) -> dict:
     from .standins import list_students
     students = list_students()
     try:
-        from ..evaluation.metrics import metric_weights_status
+        from ..evaluation.metric_weights import metric_weights_status
         metrics = metric_weights_status()
     except Exception as err:  # an import problem must not hide the rest of the report
         metrics = {"metrics": {"ok": False, "source": None, "path": None,
