@@ -233,13 +233,17 @@ def execute(path: Path, timeout: int, fast: bool):
 def _exporter():
     from nbconvert import HTMLExporter
 
-    exp = HTMLExporter(template_name="lab")
+    return _vendored_scripts(HTMLExporter(template_name="lab"))
+
+
+def _vendored_scripts(exp):
+    """Point an nbconvert exporter's widget, require and MathJax scripts at the vendored
+    copies. Mermaid is not vendored: the template imports it only for pages with a
+    diagram, and export() refuses such pages rather than let them reach for a CDN."""
     exp.widget_renderer_url = WIDGET_JS
     exp.require_js_url = REQUIRE_JS
     exp.mathjax_url = MATHJAX_JS
     exp.html_manager_semver_range = HTML_MANAGER[1]
-    # Mermaid is not vendored: the template imports it only for pages with a diagram,
-    # and export() refuses such pages rather than let them reach for a CDN.
     exp.mermaid_js_url = f"{STATIC}/mermaid-not-vendored.mjs"
     exp.mermaid_layout_elk_js_url = ""
     return exp
@@ -304,13 +308,7 @@ def _slides_exporter():
     exp.reveal_theme = "white"  # the one theme vendored (see vendor_static)
     exp.reveal_scroll = True  # a slide longer than the screen scrolls
     exp.jquery_url = JQUERY_JS
-    exp.widget_renderer_url = WIDGET_JS
-    exp.require_js_url = REQUIRE_JS
-    exp.mathjax_url = MATHJAX_JS
-    exp.html_manager_semver_range = HTML_MANAGER[1]
-    exp.mermaid_js_url = f"{STATIC}/mermaid-not-vendored.mjs"
-    exp.mermaid_layout_elk_js_url = ""
-    return exp
+    return _vendored_scripts(exp)
 
 
 def _split_at_headings(source: str) -> list[str]:
@@ -419,6 +417,19 @@ see <a href="{STATIC}/LICENSES.md">{STATIC}/LICENSES.md</a>.</p></body></html>
 """, encoding="utf-8")
 
 
+def set_kernel_env(fast: bool) -> None:
+    """The environment the notebook kernels inherit: ``CODI_FAST`` on or off, and the
+    allocator settings that make CPU steps faster (``codi_lib/training/env.py``)."""
+    if fast:
+        os.environ["CODI_FAST"] = "1"
+    else:
+        os.environ.pop("CODI_FAST", None)
+    sys.path.insert(0, str(REPO))
+    from codi_lib.training.env import ALLOCATOR_ENV
+    for key, value in ALLOCATOR_ENV.items():
+        os.environ.setdefault(key, value)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -436,14 +447,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-docs", action="store_true", help="skip the host's kit (docs/)")
     args = ap.parse_args(argv)
     fast = (args.fast or os.environ.get("CODI_FAST") == "1") and not args.normal
-    if fast:
-        os.environ["CODI_FAST"] = "1"
-    else:
-        os.environ.pop("CODI_FAST", None)
-    sys.path.insert(0, str(REPO))
-    from codi_lib.training.env import ALLOCATOR_ENV  # faster CPU steps in the kernels (see env.py)
-    for key, value in ALLOCATOR_ENV.items():
-        os.environ.setdefault(key, value)
+    set_kernel_env(fast)
     t0 = time.perf_counter()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)

@@ -42,15 +42,8 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
-    if args.fast:
-        os.environ["CODI_FAST"] = "1"
-    else:
-        os.environ.pop("CODI_FAST", None)
-    sys.path.insert(0, str(REPO))
-    from codi_lib.env import ALLOCATOR_ENV
-    for key, value in ALLOCATOR_ENV.items():
-        os.environ.setdefault(key, value)
     import build_site  # scripts/build_site.py: the same executor as the site build
+    build_site.set_kernel_env(args.fast)
 
     conditions = {
         "mode": "fast (CODI_FAST=1)" if args.fast else "normal (lesson size)",

@@ -260,23 +260,29 @@ def site_server(static_site):
     srv.server_close()
 
 
-def test_static_page_works_offline(site_server, browser, tmp_path):
-    html = site_server + f"/{NOTEBOOK.stem}.html"
-    text = urllib.request.urlopen(html).read().decode()
-    assert "cdn.jsdelivr" not in text and "unpkg.com" not in text and "cdnjs" not in text
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+def _offline_page(browser, site_server: str, viewport: dict):
+    """A new page whose requests may only reach ``site_server``: anything that would leave
+    localhost is aborted and listed in ``blocked``; page errors go to ``errors``."""
+    page = browser.new_page(viewport=viewport)
     blocked, errors = [], []
 
     def route(r):
-        url = r.request.url
-        if url.startswith(site_server + "/"):
+        if r.request.url.startswith(site_server + "/"):
             r.continue_()
-        else:  # anything that would leave localhost: the page must not need it
-            blocked.append(url)
+        else:
+            blocked.append(r.request.url)
             r.abort()
 
     page.route("**/*", route)
     page.on("pageerror", lambda e: errors.append(str(e)))
+    return page, blocked, errors
+
+
+def test_static_page_works_offline(site_server, browser, tmp_path):
+    html = site_server + f"/{NOTEBOOK.stem}.html"
+    text = urllib.request.urlopen(html).read().decode()
+    assert "cdn.jsdelivr" not in text and "unpkg.com" not in text and "cdnjs" not in text
+    page, blocked, errors = _offline_page(browser, site_server, {"width": 1400, "height": 1000})
     try:
         page.goto(html)
         page.wait_for_selector(STUDENT_IMG, timeout=60_000)
@@ -303,18 +309,7 @@ def test_slides_work_offline(site_server, browser, tmp_path):
     url = site_server + f"/{NOTEBOOK.stem}.slides.html"
     text = urllib.request.urlopen(url).read().decode()
     assert "unpkg.com" not in text and "cdnjs" not in text and "cdn.jsdelivr" not in text
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
-    blocked, errors = [], []
-
-    def route(r):
-        if r.request.url.startswith(site_server + "/"):
-            r.continue_()
-        else:
-            blocked.append(r.request.url)
-            r.abort()
-
-    page.route("**/*", route)
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    page, blocked, errors = _offline_page(browser, site_server, {"width": 1280, "height": 800})
     try:
         page.goto(url)
         page.wait_for_selector(".reveal.ready", timeout=60_000)  # reveal.js initialised
