@@ -82,21 +82,28 @@ def _pair_text(p) -> str:
 
 
 def _ci(r: dict, m: str, fmt: str, scale: float = 1.0) -> str:
+    if m not in r:
+        return "–"
+    if f"{m}_ci" not in r:  # a first-version table: no intervals
+        return format(r[m] * scale, fmt)
     lo, hi = r[f"{m}_ci"]
     return f"{format(r[m] * scale, fmt)} [{format(lo * scale, fmt)}, {format(hi * scale, fmt)}]"
 
 
 def to_markdown(result: dict) -> str:
     """The benchmark as Markdown: one table per task, its paired comparisons, goals."""
+    seeds = result.get("seeds", 1)
     lines = [f"# CoDi benchmark ({result['n_images']} test images per task, "
-             f"{result['seeds']} noise seeds)", "",
+             f"{seeds} noise seed{'s' if seeds > 1 else ''})", "",
              f"- {result['fid_note']}; weights: {result['fid_weights']}",
-             f"- {result['lpips_note']}; {result['ci_note']}",
-             f"- real-data floor (random train images vs the test split): FID "
-             f"{result['fid_floor']:.1f}, KID {1000 * result['kid_floor']:.2f}e-3",
-             f"- latency: wall time of the sampler per image, batches of {result['batch_size']}, "
-             f"after one warm-up call; {result['hardware']}; NFE counted by wrapping the network",
-             f"- total benchmark time {result['seconds']} s", ""]
+             f"- {result['lpips_note']}; "
+             + result.get("ci_note", "**no intervals** (a first-version table)")]
+    if "fid_floor" in result:
+        lines.append(f"- real-data floor (random train images vs the reference split): FID "
+                     f"{result['fid_floor']:.1f}, KID {1000 * result['kid_floor']:.2f}e-3")
+    lines += [f"- latency: wall time of the sampler per image, batches of {result['batch_size']}; "
+              f"{result['hardware']}; NFE counted by wrapping the network",
+              f"- total benchmark time {result['seconds']} s", ""]
     for task in dict.fromkeys(r["task"] for r in result["rows"]):
         lines += [f"## {TASKS[task].title} (`{task}`)", "",
                   "| method | NFE | LPIPS ↓ [95% CI] | FID ↓ [95% CI] | KID ×1e3 ↓ [95% CI] | "
@@ -111,9 +118,9 @@ def to_markdown(result: dict) -> str:
             ss = f"{r['ssim']:.3f}" if "ssim" in r else "–"
             ms = f"{r['ms_per_image']:.2f}" if "ms_per_image" in r else "–"
             sp = f"{r['speedup_vs_ddim50']:.1f}x" if "speedup_vs_ddim50" in r else "–"
-            budget = (f"{r['train_steps']} × {r['train_batch']}" if r.get("train_steps")
+            budget = (f"{r['train_steps']} × {r.get('train_batch', '?')}" if r.get("train_steps")
                       else ("reference" if r.get("reference") else "–"))
-            lines.append(f"| {r['method']} | {r['nfe']} | {lp} | {_ci(r, 'fid', '.1f')} | "
+            lines.append(f"| {r['method']} | {r.get('nfe', '–')} | {lp} | {_ci(r, 'fid', '.1f')} | "
                          f"{_ci(r, 'kid', '.2f', 1000)} | {ps} | {ss} | {ms} | {sp} | {budget} |")
         pairs = [p for p in result.get("paired", []) if p["task"] == task]
         if pairs:
