@@ -163,3 +163,74 @@ def test_translations_use_the_glossary_vocabulary():
            for wrong, right in VARIANTS.items() if wrong in text]
     assert not bad, "use the glossary's terms (docs/ja/glossary.md): " + "; ".join(
         f"{w}: {wrong} -> {right}" for w, wrong, right in bad)
+
+
+# ----------------------------------------------------------------------------- the kit
+
+JA_KIT = ["glossary.md", "cheatsheet.md", "agenda.md"]
+
+
+@pytest.mark.parametrize("name", JA_KIT)
+def test_japanese_kit_page_exists_and_is_linked_from_the_readme(name):
+    assert (JA_DOCS / name).is_file()
+    assert f"docs/ja/{name}" in (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_japanese_agenda_keeps_the_timings_and_commands():
+    """Numbers and commands are not translated: the timing rows and every command line
+    of the English agenda and cheat sheet are in the Japanese ones."""
+    for name in ["agenda.md", "cheatsheet.md"]:
+        en = (REPO / "docs" / name).read_text(encoding="utf-8")
+        ja = (JA_DOCS / name).read_text(encoding="utf-8")
+        for line in en.splitlines():
+            if line.startswith("    ") and line.strip():
+                assert line in ja, f"docs/ja/{name} lacks the command line {line.strip()!r}"
+            m = re.match(r"\| (\d\d) \|", line)
+            if m:
+                row = next((ln for ln in ja.splitlines() if ln.startswith(f"| {m.group(1)} |")), "")
+                assert re.findall(r"\| (\d+ s) \|", row) == re.findall(r"\| (\d+ s) \|", line), row
+            m = re.match(r"\| \((C\d)\) \| (.*?) \|", line)
+            if m:
+                assert f"| ({m.group(1)}) |" in ja, m.group(1)
+        for cmd in re.findall(r"`((?:make|\.venv/bin/python|CODI_\w+=)[^`]*)`", en):
+            assert cmd in ja, f"docs/ja/{name} lacks the command `{cmd}`"
+
+
+def test_build_docs_writes_japanese_pages_without_network_fonts(tmp_path):
+    import subprocess
+    res = subprocess.run([sys.executable, str(REPO / "scripts" / "build_docs.py"), "--out",
+                          str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    for name in JA_KIT:
+        page = (tmp_path / "ja" / name.replace(".md", ".html")).read_text(encoding="utf-8")
+        assert '<html lang="ja">' in page
+        assert '"Noto Sans CJK JP"' in page and "sans-serif" in page
+        assert "@import" not in page and "url(" not in page and "@font-face" not in page
+        assert not re.findall(r"""\b(?:src|href)=["']https?:""", page)
+        assert not re.search(r'href="[^":]+\.md"', page), f"{name}: a link still points at .md"
+    assert "size: A4 landscape" in (tmp_path / "ja" / "cheatsheet.html").read_text(encoding="utf-8")
+
+
+def test_make_course_ja_opens_the_japanese_notebook_00():
+    """`make course-ja` (= `make course CODI_LANG=ja`) keeps the course target's options
+    (port, extra arguments, --allow-root only as root) and opens notebooks/ja/00."""
+    import os
+    import subprocess
+    res = subprocess.run(["make", "-n", "course-ja", "CODI_PORT=8899", "CODI_LAB_ARGS=--no-browser"],
+                         cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    line = next(ln for ln in res.stdout.splitlines() if "jupyter lab" in ln)
+    assert line.rstrip().endswith("notebooks/ja/00_welcome.ipynb"), line
+    assert "--port=8899" in line and "--no-browser" in line
+    assert ("--allow-root" in line) == (os.geteuid() == 0)
+    assert "--ServerApp.root_dir=notebooks" in line and "--LabApp.user_settings_dir=" in line
+    assert "translation-extension" in res.stdout and "ja_JP" in res.stdout
+    en = subprocess.run(["make", "-n", "course"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    line = next(ln for ln in en.stdout.splitlines() if "jupyter lab" in ln)
+    assert line.rstrip().endswith("notebooks/00_welcome.ipynb") and "user_settings_dir" not in line
+
+
+def test_the_setup_installs_the_japanese_language_pack():
+    text = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    notebooks_extra = re.search(r"^notebooks = \[(.*)\]$", text, re.M).group(1)
+    assert '"jupyterlab-language-pack-ja-JP' in notebooks_extra
