@@ -234,3 +234,20 @@ def test_the_setup_installs_the_japanese_language_pack():
     text = (REPO / "pyproject.toml").read_text(encoding="utf-8")
     notebooks_extra = re.search(r"^notebooks = \[(.*)\]$", text, re.M).group(1)
     assert '"jupyterlab-language-pack-ja-JP' in notebooks_extra
+
+
+# ----------------------------------------------------------------------------- the setting
+
+def test_language_follows_the_notebook_folder_and_codi_lang(tmp_path, monkeypatch):
+    """One setting for the library's messages: the Japanese notebooks' kernels run in
+    notebooks/ja (JupyterLab and nbval start a kernel in the notebook's folder)."""
+    from codi_lib.training.paths import language
+    monkeypatch.delenv("CODI_LANG", raising=False)
+    monkeypatch.chdir(REPO / "notebooks" / "ja")
+    assert language() == "ja"
+    monkeypatch.chdir(REPO / "notebooks")
+    assert language() == "en"
+    monkeypatch.setenv("CODI_LANG", "ja")
+    assert language() == "ja"
+    monkeypatch.setenv("CODI_LANG", "fr")  # not a course language: the folder decides
+    assert language() == "en"
