@@ -37,7 +37,7 @@ COURSE_NOTEBOOK := notebooks/00_welcome.ipynb
 LAB_LANG_ARGS :=
 endif
 
-.PHONY: setup course course-ja ja-settings test wheelhouse
+.PHONY: setup course course-ja ja ja-settings test wheelhouse
 setup:
 	bash scripts/setup.sh
 
@@ -48,6 +48,10 @@ course: setup $(if $(filter ja,$(CODI_LANG)),ja-settings)
 
 course-ja:
 	$(MAKE) course CODI_LANG=ja
+
+# rebuild notebooks/ja from the English notebooks and notebooks/i18n/ja (lists stale translations)
+ja: setup
+	.venv/bin/python scripts/build_ja.py
 
 # the interface language of `make course-ja` (written once; JupyterLab may add settings there)
 ja-settings: setup
