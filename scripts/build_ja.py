@@ -57,6 +57,14 @@ I18N = NOTEBOOKS / "i18n" / LANG
 OUT = NOTEBOOKS / LANG
 
 
+def _rel(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it (for messages)."""
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
 def source_text(cell: dict) -> str:
     src = cell.get("source", "")
     return "".join(src) if isinstance(src, list) else src
@@ -221,12 +229,12 @@ def main(argv=None) -> int:
         return 0
 
     if args.scaffold:
-        print(f"[build_ja] {scaffold(args.scaffold).relative_to(REPO)}")
+        print(f"[build_ja] {_rel(scaffold(args.scaffold))}")
         return 0
     if args.status:
         for p in english_notebooks():
             if not translation_path(p.stem).is_file():
-                print(f"{p.stem}: not translated (no {translation_path(p.stem).relative_to(REPO)})")
+                print(f"{p.stem}: not translated (no {_rel(translation_path(p.stem))})")
                 continue
             rep = report(p.stem)
             state = "missing cells: " + ", ".join(rep["missing"]) if rep["missing"] else "done"
@@ -252,14 +260,14 @@ def main(argv=None) -> int:
         current = dest.read_text(encoding="utf-8") if dest.is_file() else None
         if args.check:
             if current != text:
-                errors.append(f"{dest.relative_to(REPO)} is out of date: run scripts/build_ja.py")
+                errors.append(f"{_rel(dest)} is out of date: run scripts/build_ja.py")
         elif current != text:
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_text(text, encoding="utf-8")
-            print(f"[build_ja] wrote {dest.relative_to(REPO)}")
+            print(f"[build_ja] wrote {_rel(dest)}")
     for extra in sorted(OUT.glob("*.ipynb")) if OUT.is_dir() else []:
         if extra.stem not in stems:
-            errors.append(f"{extra.relative_to(REPO)} has no translation file (delete it)")
+            errors.append(f"{_rel(extra)} has no translation file (delete it)")
     for w in warns:
         print(f"[build_ja] warning: {w}", file=sys.stderr)
     if args.strict:

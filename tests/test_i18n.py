@@ -321,3 +321,32 @@ def test_make_course_ja_serves_the_japanese_notebook_00_with_a_japanese_interfac
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
+
+
+def test_a_changed_english_cell_is_stale_a_new_one_missing(tmp_path, monkeypatch):
+    """The English changes under the translation: an edited cell is listed as stale (its
+    old translation still builds), a new cell has no translation (the build refuses), a
+    deleted cell's translation is an orphan; ``--strict`` turns the warnings into errors."""
+    nbs, i18n = tmp_path / "notebooks", tmp_path / "notebooks" / "i18n" / "ja"
+    i18n.mkdir(parents=True)
+    nb = json.loads((build_ja.NOTEBOOKS / "00_welcome.ipynb").read_text(encoding="utf-8"))
+    tr = build_ja.translation_path("00_welcome").read_text(encoding="utf-8")
+    (i18n / "00_welcome.json").write_text(tr, encoding="utf-8")
+    md = [c for c in nb["cells"] if c["cell_type"] == "markdown"]
+    md[1]["source"][-1] += " (edited)"
+    (nbs / "00_welcome.ipynb").write_text(build_ja.dumps(nb), encoding="utf-8")
+    monkeypatch.setattr(build_ja, "NOTEBOOKS", nbs)
+    monkeypatch.setattr(build_ja, "I18N", i18n)
+    monkeypatch.setattr(build_ja, "OUT", nbs / "ja")
+    rep = build_ja.report("00_welcome")
+    assert rep == {"missing": [], "stale": [md[1]["id"]], "orphans": []}
+    assert build_ja.main([]) == 0 and (nbs / "ja" / "00_welcome.ipynb").is_file()
+    assert build_ja.main(["--strict"]) == 1
+    nb["cells"].insert(1, {"cell_type": "markdown", "id": "new-cell", "metadata": {}, "source": ["New."]})
+    nb["cells"] = [c for c in nb["cells"] if c.get("id") != md[-1]["id"]]
+    (nbs / "00_welcome.ipynb").write_text(build_ja.dumps(nb), encoding="utf-8")
+    rep = build_ja.report("00_welcome")
+    assert rep["missing"] == ["new-cell"] and rep["orphans"] == [md[-1]["id"]]
+    with pytest.raises(ValueError, match="new-cell"):
+        build_ja.build_notebook("00_welcome")
+    assert build_ja.main([]) == 1
