@@ -350,3 +350,26 @@ def test_a_changed_english_cell_is_stale_a_new_one_missing(tmp_path, monkeypatch
     with pytest.raises(ValueError, match="new-cell"):
         build_ja.build_notebook("00_welcome")
     assert build_ja.main([]) == 1
+
+
+# ----------------------------------------------------------------------------- the site
+
+def test_site_pages_of_both_languages_link_each_other(tmp_path):
+    """scripts/build_site.py builds notebooks/ja next to the English pages
+    (``<name>.ja.html``, ``index.ja.html``, sharing ``_static/``), each with a language switch."""
+    import build_site
+    assert [p.stem for p in build_site.find_notebooks(None, "ja")] == BUILT
+    assert build_site.page_name("00_welcome", "en") == "00_welcome.html"
+    assert build_site.page_name("00_welcome", "ja", "slides.html") == "00_welcome.ja.slides.html"
+    switch = build_site.language_switch("ja", {"en": "00_welcome.html", "ja": "00_welcome.ja.html"})
+    page = build_site.add_switch('<html lang="en"><head></head><body class="jp">x</body></html>', switch, "ja")
+    assert page.startswith('<html lang="ja">')
+    assert page.index('<body class="jp">') < page.index('href="00_welcome.html"') < page.index("x</body>")
+    assert "<b>日本語</b>" in page and 'href="00_welcome.ja.html"' not in page
+    docs = [("glossary.html", "Glossary"), ("ja/glossary.html", "用語集")]
+    entries = [{"name": "00_welcome.ipynb", "title": "00", "html": "00_welcome.ja.html",
+                "slides": None, "seconds": 1.0, "error": None}]
+    build_site.write_index(tmp_path, entries, True, 1.0, docs, "ja", ("en", "ja"))
+    index = (tmp_path / "index.ja.html").read_text(encoding="utf-8")
+    assert '<html lang="ja">' in index and 'href="index.html"' in index
+    assert "docs/ja/glossary.html" in index and "docs/glossary.html" not in index
