@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Render the host's kit (``docs/*.md``) to printable, self-contained HTML pages.
 
-    .venv/bin/python scripts/build_docs.py                # -> build/docs/*.html
+    .venv/bin/python scripts/build_docs.py                # -> build/docs/*.html, build/docs/ja/*.html
     .venv/bin/python scripts/build_docs.py --out /tmp/kit
 
 One page per Markdown file (agenda, instructor notes, glossary, cheat sheet), with the
@@ -13,6 +13,11 @@ for ``site/docs/``.
 
 Markdown is rendered with mistune, the renderer nbconvert uses (so no extra package:
 JupyterLab already brings it). No paper equation: this is course tooling.
+
+The Japanese kit (``docs/ja/*.md``: glossary, cheat sheet, agenda) is built the same way
+into ``<out>/ja/``, with ``lang="ja"`` and a system font stack with Japanese fallbacks
+(no web fonts: the pages load nothing from the network). Links from a Japanese page to
+an English one (``../glossary.md``) point at the English HTML page.
 """
 from __future__ import annotations
 
@@ -24,6 +29,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
+#: translated kits: docs/<lang>/*.md -> <out>/<lang>/*.html
+LANGUAGES = ["ja"]
 DEFAULT_OUT = REPO / "build" / "docs"
 #: pages printed in landscape (wide tables)
 LANDSCAPE = {"cheatsheet"}
@@ -50,6 +57,17 @@ a { color: #0645ad; }
   .footer { display: none; }
 }
 """
+#: Japanese pages: system fonts only (Noto CJK on Linux, Hiragino on macOS, Yu Gothic /
+#: Meiryo on Windows), a little more line height, and no mid-word breaking rules needed
+JA_CSS = """
+body { font-family: "Noto Sans CJK JP", "Noto Sans JP", "Hiragino Sans", "Hiragino Kaku Gothic ProN",
+       "Yu Gothic", "YuGothic", "Meiryo", "DejaVu Sans", sans-serif; line-height: 1.6; }
+code, pre { font-family: "DejaVu Sans Mono", Menlo, Consolas, "Noto Sans Mono CJK JP", monospace; }
+"""
+FOOTER = {
+    "en": "CoDi, hands on: built from {src} by scripts/build_docs.py. Print with the browser (Ctrl-P / Cmd-P).",
+    "ja": "CoDi ハンズオン：{src} から scripts/build_docs.py で生成。ブラウザで印刷できます（Ctrl-P / Cmd-P）。",
+}
 LANDSCAPE_CSS = """
 @page { size: A4 landscape; margin: 10mm; }
 body { max-width: 80em; }
@@ -70,36 +88,51 @@ def title_of(text: str, fallback: str) -> str:
 
 
 def _fix_links(body: str) -> str:
-    """Links to sibling .md files point at their .html pages; links into the repository
-    (``../README.md``, ``../notebooks/...``) stay as they are."""
-    return re.sub(r'href="([A-Za-z0-9_\-]+)\.md(#[^"]*)?"',
+    """Links to sibling .md files point at their .html pages, and so do links from a
+    translated page to an English kit page (``../glossary.md``); other links into the
+    repository (``../README.md``, ``../notebooks/...``) stay as they are."""
+    body = re.sub(r'href="([A-Za-z0-9_\-]+)\.md(#[^"]*)?"',
                   lambda m: f'href="{m.group(1)}.html{m.group(2) or ""}"', body)
+    return re.sub(r'href="\.\./([A-Za-z0-9_\-]+)\.md(#[^"]*)?"',
+                  lambda m: (f'href="../{m.group(1)}.html{m.group(2) or ""}"'
+                             if (DOCS / f"{m.group(1)}.md").is_file() else m.group(0)), body)
 
 
-def render(md_path: Path) -> tuple[str, str]:
-    """(title, full HTML page) of one Markdown file."""
+def render(md_path: Path, lang: str = "en") -> tuple[str, str]:
+    """(title, full HTML page) of one Markdown file, in language ``lang``."""
     text = md_path.read_text(encoding="utf-8")
     title = title_of(text, md_path.stem)
     body = _fix_links(_markdown()(text))
-    css = CSS + (LANDSCAPE_CSS if md_path.stem in LANDSCAPE else "")
-    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
+    css = CSS + (JA_CSS if lang == "ja" else "") + (LANDSCAPE_CSS if md_path.stem in LANDSCAPE else "")
+    src = html.escape(str(md_path.relative_to(REPO)) if md_path.is_relative_to(REPO) else md_path.name)
+    page = (f'<!DOCTYPE html>\n<html lang="{lang}"><head><meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{html.escape(title)}</title>\n<style>{css}</style></head>\n<body>\n{body}\n"
-            f'<p class="footer">CoDi, hands on: built from docs/{html.escape(md_path.name)} by '
-            f"scripts/build_docs.py. Print with the browser (Ctrl-P / Cmd-P).</p>\n</body></html>\n")
+            f'<p class="footer">{FOOTER.get(lang, FOOTER["en"]).format(src=src)}</p>\n</body></html>\n')
     return title, page
 
 
+ORDER = ["agenda", "instructor_notes", "glossary", "cheatsheet"]
+
+
+def _sorted(paths) -> list[Path]:
+    return sorted(paths, key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else 99, p.name))
+
+
 def build(out: Path, sources: list[Path] | None = None) -> list[tuple[str, str]]:
-    """Write one HTML page per Markdown file into ``out``; returns (file name, title)."""
+    """Write one HTML page per Markdown file into ``out``; returns (file name, title),
+    file names relative to ``out``. Without ``sources``: every ``docs/*.md``, then every
+    translated page ``docs/<lang>/*.md`` into ``out/<lang>/``."""
     out.mkdir(parents=True, exist_ok=True)
-    order = ["agenda", "instructor_notes", "glossary", "cheatsheet"]
-    sources = sources or sorted(DOCS.glob("*.md"),
-                                key=lambda p: (order.index(p.stem) if p.stem in order else 99, p.name))
+    jobs = [(md, "en", "") for md in (sources or _sorted(DOCS.glob("*.md")))]
+    if sources is None:
+        for lang in LANGUAGES:
+            jobs += [(md, lang, f"{lang}/") for md in _sorted((DOCS / lang).glob("*.md"))]
     written = []
-    for md in sources:
-        title, page = render(md)
-        name = md.stem + ".html"
+    for md, lang, prefix in jobs:
+        title, page = render(md, lang)
+        name = prefix + md.stem + ".html"
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text(page, encoding="utf-8")
         written.append((name, title))
     return written

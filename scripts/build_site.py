@@ -33,6 +33,14 @@ What it does, in order:
    sheet) to printable pages in ``<out>/docs/`` (``scripts/build_docs.py``).
 6. Writes ``index.html`` listing the lessons with their run times and slides.
 
+Both languages (``--lang all``, the default): the Japanese notebooks (``notebooks/ja``,
+built by ``scripts/build_ja.py``; each runs in a kernel started in ``notebooks/ja``) become
+``<name>.ja.html`` / ``<name>.ja.slides.html`` and ``index.ja.html`` next to the English
+pages, so they share ``_static/`` and work offline the same way. Every page carries a
+small language switch linking it to its twin in the other language (that language's
+index page when a notebook has no twin yet), and the index pages link the host's kit in
+their language (``docs/ja/``). ``--lang en`` or ``--lang ja`` builds one language.
+
 Needs ``npm`` the first time (or a filled ``--vendor-dir``). Exit status 1 if a
 notebook fails (the others are still built with ``--keep-going``).
 No paper equation: this is course tooling (introduced in notebooks/07_side_by_side.ipynb).
@@ -202,13 +210,50 @@ def vendor_static(out: Path, vendor_dir: Path) -> None:
 # --------------------------------------------------------------------------- notebooks
 
 
-def find_notebooks(only: list[str] | None) -> list[Path]:
-    nbs = sorted(p for p in NOTEBOOKS.glob("*.ipynb") if not p.name.startswith("."))
+#: the site's languages: English pages ``<name>.html``, the others ``<name>.<lang>.html``
+LANGS = ("en", "ja")
+LANG_LABEL = {"en": "English", "ja": "日本語"}
+
+
+def find_notebooks(only: list[str] | None, lang: str = "en") -> list[Path]:
+    folder = NOTEBOOKS if lang == "en" else NOTEBOOKS / lang
+    nbs = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
     if only:
         nbs = [p for p in nbs if any(p.name.startswith(o) or p.stem == o for o in only)]
-        if not nbs:
-            raise SystemExit(f"no notebook in {NOTEBOOKS} matches {only}")
+        if not nbs and lang == "en":
+            raise SystemExit(f"no notebook in {folder} matches {only}")
     return nbs
+
+
+def page_name(stem: str, lang: str, kind: str = "html") -> str:
+    """``00_welcome.html`` (English), ``00_welcome.ja.html``, ``00_welcome.ja.slides.html``."""
+    return stem + ("" if lang == "en" else f".{lang}") + f".{kind}"
+
+
+SWITCH_STYLE = ("position:fixed;top:6px;right:10px;z-index:10000;font:13px sans-serif;"
+                "background:#fff;border:1px solid #ccc;border-radius:4px;padding:2px 8px")
+
+
+def language_switch(lang: str, targets: dict[str, str]) -> str:
+    """The switch shown on a page in ``lang``: links to ``targets`` (language -> page)."""
+    links = " | ".join(
+        f"<b>{LANG_LABEL[lg]}</b>" if lg == lang else
+        f'<a href="{html.escape(href)}" hreflang="{lg}" lang="{lg}">{LANG_LABEL[lg]}</a>'
+        for lg, href in targets.items())
+    return f'<div class="codi-lang-switch" style="{SWITCH_STYLE}">{links}</div>'
+
+
+def add_switch(body: str, switch: str | None, lang: str | None = None) -> str:
+    """``body`` with ``switch`` inserted right after its ``<body ...>`` tag, and its
+    ``<html lang>`` set to ``lang`` if given."""
+    if lang:
+        body = re.sub(r'<html lang="[^"]*"', f'<html lang="{lang}"', body, count=1)
+    if not switch:
+        return body
+    m = re.search(r"<body\b[^>]*>", body)
+    if not m:
+        raise SystemExit("the exported page has no <body> tag for the language switch")
+    return body[:m.end()] + "\n" + switch + body[m.end():]
 
 
 def execute(path: Path, timeout: int, fast: bool):
@@ -276,8 +321,9 @@ REQUIRE_CONFIG = ("<script>require.config({paths: {"
                   "}});</script>")
 
 
-def export(nb, dest: Path, exporter) -> None:
+def export(nb, dest: Path, exporter, switch: str | None = None, lang: str | None = None) -> None:
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title_of(nb) or dest.stem}})
+    body = add_switch(body, switch, lang)
     tag = f'<script src="{REQUIRE_JS}"></script>'
     if "application/vnd.jupyter.widget-state+json" in body:
         if tag not in body:
@@ -361,10 +407,11 @@ def slide_types(nb):
     return nb
 
 
-def export_slides(nb, dest: Path, exporter) -> None:
+def export_slides(nb, dest: Path, exporter, switch: str | None = None, lang: str | None = None) -> None:
     nb = slide_types(nb)
     body, _ = exporter.from_notebook_node(
         nb, resources={"metadata": {"name": title_of(nb) or dest.stem}})
+    body = add_switch(body, switch, lang)
     tag = f'<script src="{REQUIRE_JS}"></script>'
     if "application/vnd.jupyter.widget-state+json" in body:
         if tag not in body:
@@ -384,36 +431,67 @@ def build_docs(out: Path) -> list[tuple[str, str]]:
     return bd.build(out / "docs")
 
 
+#: the index page's words, per language
+INDEX_TEXT = {
+    "en": {"title": "CoDi, hands on: the course",
+           "h1": "CoDi, hands on: conditional diffusion distillation on a laptop",
+           "intro": "The course notebooks, executed on {when} in {mode}, with their outputs and "
+                    "working widgets. Everything on these pages works offline; the live parts of a "
+                    "widget (buttons, uploads) need JupyterLab (<code>make course</code>).",
+           "fast": "fast mode (CODI_FAST=1, small sizes)", "normal": "lesson size",
+           "cols": ("notebook", "lesson", "", "run time", "status"), "slides": "slides",
+           "failed": "failed", "hosts": "For hosts",
+           "built": "Built by <code>scripts/build_site.py</code> in {seconds:.0f} s. Third-party "
+                    "JavaScript: see"},
+    "ja": {"title": "CoDi ハンズオン：コース",
+           "h1": "CoDi ハンズオン：ノートPCで学ぶ条件付き拡散蒸留",
+           "intro": "コースのノートブックを {when} に{mode}で実行したもので、出力と動作するウィジェット"
+                    "つきです。これらのページはすべてオフラインで動きます。ウィジェットのライブの部分"
+                    "（ボタン、アップロード）には JupyterLab（<code>make course-ja</code>）が必要です。",
+           "fast": "高速モード（CODI_FAST=1、小さな規模）", "normal": "レッスン本来の規模",
+           "cols": ("ノートブック", "レッスン", "", "実行時間", "状態"), "slides": "スライド",
+           "failed": "失敗", "hosts": "講師・主催者向け",
+           "built": "<code>scripts/build_site.py</code> で {seconds:.0f} 秒かけて生成。第三者の "
+                    "JavaScript については次を参照："},
+}
+
+
 def write_index(out: Path, entries: list[dict], fast: bool, seconds: float,
-                docs: list[tuple[str, str]] | None = None) -> None:
+                docs: list[tuple[str, str]] | None = None, lang: str = "en",
+                langs: tuple[str, ...] = ("en",)) -> None:
+    """``index.html`` (English) or ``index.<lang>.html``: the lessons of ``entries``, the
+    host's kit ``docs`` in that language, and a language switch when ``langs`` has two."""
+    t = INDEX_TEXT.get(lang, INDEX_TEXT["en"])
+    if docs:  # the kit in this page's language
+        docs = [(n, d) for n, d in docs if (n.startswith(f"{lang}/") if lang != "en" else "/" not in n)]
     rows = []
     for e in entries:
         status = ("ok" if not e["error"] else
-                  f"<span style='color:#b00'>failed: {html.escape(e['error'])}</span>")
-        slides = (f"<a href='{html.escape(e['slides'])}'>slides</a>" if e.get("slides") else "")
+                  f"<span style='color:#b00'>{t['failed']}: {html.escape(e['error'])}</span>")
+        slides = (f"<a href='{html.escape(e['slides'])}'>{t['slides']}</a>" if e.get("slides") else "")
         rows.append(f"<tr><td><a href='{html.escape(e['html'])}'>{html.escape(e['name'])}</a></td>"
                     f"<td>{html.escape(e['title'])}</td><td>{slides}</td><td>{e['seconds']:.0f} s</td>"
                     f"<td>{status}</td></tr>")
     kit = ""
     if docs:
-        kit = ("<h2>For hosts</h2><ul>" + "".join(
+        kit = (f"<h2>{t['hosts']}</h2><ul>" + "".join(
             f"<li><a href='docs/{html.escape(name)}'>{html.escape(title)}</a></li>"
             for name, title in docs) + "</ul>")
-    mode = "fast mode (CODI_FAST=1, small sizes)" if fast else "lesson size"
+    mode = t["fast"] if fast else t["normal"]
     when = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    (out / "index.html").write_text(f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>CoDi, hands on: the course</title>
+    switch = (language_switch(lang, {lg: page_name("index", lg) for lg in langs})
+              if len(langs) > 1 else "")
+    head = "".join(f"<th>{c}</th>" for c in t["cols"])
+    (out / page_name("index", lang)).write_text(f"""<!DOCTYPE html>
+<html lang="{lang}"><head><meta charset="utf-8"><title>{t['title']}</title>
 <style>body{{font-family:sans-serif;max-width:900px;margin:2em auto;padding:0 1em}}
 td,th{{padding:4px 10px;text-align:left;border-bottom:1px solid #ddd}}</style></head>
-<body><h1>CoDi, hands on: conditional diffusion distillation on a laptop</h1>
-<p>The course notebooks, executed on {html.escape(when)} in {mode}, with their outputs and
-working widgets. Everything on these pages works offline; the live parts of a widget (buttons,
-uploads) need JupyterLab (<code>make course</code>).</p>
-<table><tr><th>notebook</th><th>lesson</th><th></th><th>run time</th><th>status</th></tr>
+<body>{switch}<h1>{t['h1']}</h1>
+<p>{t['intro'].format(when=html.escape(when), mode=mode)}</p>
+<table><tr>{head}</tr>
 {''.join(rows)}</table>
 {kit}
-<p>Built by <code>scripts/build_site.py</code> in {seconds:.0f} s. Third-party JavaScript:
-see <a href="{STATIC}/LICENSES.md">{STATIC}/LICENSES.md</a>.</p></body></html>
+<p>{t['built'].format(seconds=seconds)} <a href="{STATIC}/LICENSES.md">{STATIC}/LICENSES.md</a>.</p></body></html>
 """, encoding="utf-8")
 
 
@@ -445,42 +523,59 @@ def main(argv=None) -> int:
                     help="export the other notebooks when one fails (exit status still 1)")
     ap.add_argument("--no-slides", action="store_true", help="skip the reveal.js slides")
     ap.add_argument("--no-docs", action="store_true", help="skip the host's kit (docs/)")
+    ap.add_argument("--lang", choices=[*LANGS, "all"], default="all",
+                    help="the language(s) to build (default all: English and notebooks/ja)")
     args = ap.parse_args(argv)
     fast = (args.fast or os.environ.get("CODI_FAST") == "1") and not args.normal
     set_kernel_env(fast)
     t0 = time.perf_counter()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    notebooks = find_notebooks(args.only)
+    langs = LANGS if args.lang == "all" else (args.lang,)
+    if args.lang == "all" and not find_notebooks(args.only, "ja"):
+        langs = ("en",)  # nothing translated among the notebooks asked for
+    jobs = [(lang, path) for lang in langs for path in find_notebooks(args.only, lang)]
+    twins = {lang: {p.stem for p in find_notebooks(args.only, lang)} for lang in langs}
+
+    def switch_for(stem: str, lang: str, kind: str) -> str | None:
+        """The page's language switch: its twin in each language, else that index."""
+        if len(langs) < 2:
+            return None
+        return language_switch(lang, {lg: page_name(stem, lg, kind) if stem in twins[lg]
+                                      else page_name("index", lg) for lg in langs})
     vendor_static(out, args.vendor_dir)
     exporter = _exporter()
     slides_exporter = None if args.no_slides else _slides_exporter()
     docs = None if args.no_docs else build_docs(out)
-    log(f"{len(notebooks)} notebook(s), {'fast mode' if fast else 'lesson size'} -> {out}")
-    entries, failed = [], False
-    for path in notebooks:
-        log(f"executing {path.name} ...")
+    log(f"{len(jobs)} notebook(s) ({', '.join(langs)}), {'fast mode' if fast else 'lesson size'} -> {out}")
+    entries = {lang: [] for lang in langs}
+    failed = False
+    for lang, path in jobs:
+        log(f"executing {path.relative_to(NOTEBOOKS)} ...")
         nb, secs, err = execute(path, args.timeout, fast)
-        name = path.stem + ".html"
+        name = page_name(path.stem, lang)
         if err:
             failed = True
             log(f"{path.name} FAILED after {secs:.0f} s: {err}")
         else:
             log(f"{path.name} ran in {secs:.1f} s")
         if err and not args.keep_going:
-            write_index(out, entries + [{"name": path.name, "title": title_of(nb), "html": name,
-                                         "seconds": secs, "error": err}], fast,
-                        time.perf_counter() - t0, docs)
-            export(nb, out / name, exporter)
+            entries[lang].append({"name": path.name, "title": title_of(nb), "html": name,
+                                  "seconds": secs, "error": err})
+            for lg in langs:
+                write_index(out, entries[lg], fast, time.perf_counter() - t0, docs, lg, langs)
+            export(nb, out / name, exporter, switch_for(path.stem, lang, "html"), lang)
             return 1
-        export(nb, out / name, exporter)
+        export(nb, out / name, exporter, switch_for(path.stem, lang, "html"), lang)
         slides = None
         if slides_exporter is not None:
-            slides = path.stem + ".slides.html"
-            export_slides(nb, out / slides, slides_exporter)
-        entries.append({"name": path.name, "title": title_of(nb), "html": name,
-                        "slides": slides, "seconds": secs, "error": err})
-    write_index(out, entries, fast, time.perf_counter() - t0, docs)
+            slides = page_name(path.stem, lang, "slides.html")
+            export_slides(nb, out / slides, slides_exporter, switch_for(path.stem, lang, "slides.html"),
+                          lang)
+        entries[lang].append({"name": path.name, "title": title_of(nb), "html": name,
+                              "slides": slides, "seconds": secs, "error": err})
+    for lang in langs:
+        write_index(out, entries[lang], fast, time.perf_counter() - t0, docs, lang, langs)
     log(f"done in {time.perf_counter() - t0:.0f} s: open {out / 'index.html'}")
     return 1 if failed else 0
 

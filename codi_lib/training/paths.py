@@ -13,7 +13,8 @@ folder                  function                    moved by
 ``runs/``               :data:`RUNS_DIR`            (never moves)
 ======================  ==========================  =====================================
 
-Switches: ``CODI_FAST=1`` (small notebook sizes, :data:`codi_lib.course.FAST`),
+Switches: ``CODI_LANG=ja|en`` (the language of the course's messages, :func:`language`;
+default: the notebook's folder), ``CODI_FAST=1`` (small notebook sizes, :data:`codi_lib.course.FAST`),
 ``CODI_METRICS_OFFLINE=1`` (never download metric weights), ``CODI_NO_REEXEC=1`` (the
 command line does not re-exec itself with the allocator settings of
 :mod:`codi_lib.training.env`).
@@ -42,6 +43,9 @@ STUDENTS_DIR_ENV = "CODI_STUDENTS_DIR"
 BENCH_DIR_ENV = "CODI_BENCH_DIR"
 METRICS_OFFLINE_ENV = "CODI_METRICS_OFFLINE"
 NO_REEXEC_ENV = "CODI_NO_REEXEC"
+LANG_ENV = "CODI_LANG"
+#: the languages of the course (notebooks/ja is built by scripts/build_ja.py)
+LANGUAGES = ("en", "ja")
 
 
 def _env_path(name: str) -> Path | None:
@@ -52,6 +56,22 @@ def _env_path(name: str) -> Path | None:
 def fast_mode() -> bool:
     """True when ``CODI_FAST=1`` (the course's one fast-mode switch)."""
     return os.environ.get(FAST_ENV) == "1"
+
+
+def language() -> str:
+    """The language the course speaks to the learner, ``"en"`` or ``"ja"``: the one
+    setting for messages printed by the library (for example the exercise checkers').
+    ``$CODI_LANG`` if it is one of :data:`LANGUAGES`, else ``"ja"`` when the current
+    folder is ``notebooks/ja`` (JupyterLab and nbval start a notebook's kernel in the
+    notebook's folder, so the Japanese notebooks get Japanese messages with the same
+    code cells), else ``"en"``. Read at call time. Introduced in notebooks/00_welcome.ipynb."""
+    value = os.environ.get(LANG_ENV, "").strip().lower()
+    if value in LANGUAGES:
+        return value
+    cwd = Path.cwd()
+    if cwd.name in LANGUAGES and cwd.parent.name == "notebooks":
+        return cwd.name
+    return "en"
 
 
 def data_dir() -> Path:
