@@ -26,7 +26,7 @@ from ..evaluation.quality import fid_against, quality
 from ..evaluation.timing import Timer, format_seconds
 from ..training.data import emoji_batch
 from ..training.paths import RUNS_DIR, RunDir
-from .benchtext import bench_sentence, bench_table, bench_value, compare, headline
+from .benchtext import bench_markdown, bench_sentence, bench_table, bench_value, compare, headline
 from .lesson import (degrade, first_look, load_bench, mean_saturation, quality_rows,
                      sample_method, test_batch)
 from .setup import (FAST, default_arg, environment_report, pick, pick_device, print_timings,
@@ -38,7 +38,7 @@ from .standins import (CONDITIONAL_RECIPES, ConditionalModel, ablation_models,
 
 __all__ = [
     "CONDITIONAL_RECIPES", "ConditionalModel", "FAST", "RUNS_DIR", "RunDir", "Timer",
-    "ablation_models", "bench_sentence", "bench_students_dir", "bench_table", "bench_value",
+    "ablation_models", "bench_markdown", "bench_sentence", "bench_students_dir", "bench_table", "bench_value",
     "compare", "headline", "default_arg", "degrade", "emoji_batch",
     "environment_report", "fid_against", "first_look", "format_seconds", "has_student",
     "list_students", "load_bench", "load_or_train_conditional", "load_or_train_teacher",

@@ -98,7 +98,7 @@ def compare(result: dict, task: str, a: str, b: str, metric: str = "lpips") -> d
     diff, sign = ra[metric] - rb[metric], (-1 if metric in LOWER_IS_BETTER else 1)
     p = pair(result, task, a, b, metric) if result.get("paired") else None
     if p is not None:
-        lo, hi, how = p["ci"][0], p["ci"][1], "the paired difference's 95% interval"
+        diff, lo, hi, how = p["diff"], p["ci"][0], p["ci"][1], "the paired difference's 95% interval"
     elif ra.get(f"{metric}_ci") and rb.get(f"{metric}_ci"):
         (al, ah), (bl, bh) = ra[f"{metric}_ci"], rb[f"{metric}_ci"]
         lo, hi, how = al - bh, ah - bl, "the two rows' 95% intervals"
@@ -158,4 +158,21 @@ def headline(result: dict | None, task: str | None = None, steps: int = 4,
         for a, b in HEADLINE_PAIRS:
             for m in metrics:
                 lines.append("* " + bench_sentence(result, t, a.format(k=steps), b.format(k=steps), m))
+    return Markdown("\n".join(lines))
+
+
+def bench_markdown(result: dict) -> Markdown:
+    """The whole table as Markdown: :func:`codi_lib.evaluation.bench_report.to_markdown`
+    (intervals, paired differences, goals) for tables of the current format, else one
+    :func:`bench_table` per task with a note that the table has no intervals.
+    Introduced in notebooks/06_measuring.ipynb."""
+    from ..evaluation.bench_report import to_markdown
+    normalise(result)
+    if "seeds" in result and "fid_floor" in result:
+        return Markdown(to_markdown(result))
+    lines = [f"Benchmark ({result.get('path', 'bench.json')}, {result.get('n_images', '?')} test "
+             "images per task; an older table without intervals: no difference in it can be "
+             "called significant)", ""]
+    for task in dict.fromkeys(r["task"] for r in result["rows"]):
+        lines += [f"**{task}**", "", bench_table(result, task), ""]
     return Markdown("\n".join(lines))
