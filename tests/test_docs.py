@@ -45,7 +45,7 @@ def test_agenda_has_a_fast_mode_time_for_every_notebook():
 
 
 def test_notes_name_every_exercise_and_its_mistakes():
-    from codi_lib.exercises import EXERCISES
+    from codi_lib.course.exercises import EXERCISES
     notes = _read("instructor_notes.md")
     for name in EXERCISES:
         assert f"`{name}`" in notes, f"instructor_notes.md does not cover the exercise {name}"
