@@ -68,3 +68,22 @@ def test_quality_vs_nfe_figure_on_both_formats(fmt):
 def test_pair_helper_is_what_compare_reads():
     p = V2["paired"][0]
     assert pair(V2, p["task"], p["a"], p["b"], p["metric"]) is p
+
+
+def test_no_benchmark_number_is_typed_into_notebook_markdown():
+    """Benchmark values reach the notebooks only through the renderers at run time."""
+    import re
+    repo = Path(__file__).resolve().parent.parent
+    bench = json.loads((repo / "data" / "bench" / "bench.json").read_text())
+    values = set()
+    for r in bench["rows"]:
+        for m, fmt in (("lpips", ".3f"), ("fid", ".1f"), ("psnr", ".2f"), ("ssim", ".3f")):
+            if isinstance(r.get(m), (int, float)):
+                values.add(format(r[m], fmt))
+    for nb in sorted((repo / "notebooks").glob("*.ipynb")):
+        for i, cell in enumerate(json.loads(nb.read_text())["cells"]):
+            if cell["cell_type"] != "markdown":
+                continue
+            numbers = set(re.findall(r"\d+\.\d+", "".join(cell["source"])))
+            typed = numbers & values
+            assert not typed, f"{nb.name} cell {i} types benchmark numbers {sorted(typed)}"
