@@ -133,3 +133,11 @@ def test_ode_step_and_consistency_output_references_match_the_library():
         with torch.no_grad():
             got = L.consistency_output(k["model_fn"], k["z"], k["t"], k["cond"], k["schedule"])
         assert torch.allclose(got, case.expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("name,bypass", [
+    ("forward_noise", lambda x, eps, t, schedule: schedule.add_noise(x, eps, t)),
+    ("v_target", lambda x, eps, t, schedule: schedule.target(x, eps, t))])
+def test_the_schedule_method_that_is_the_answer_is_hidden(name, bypass):
+    res = E.EXERCISES[name].checker(bypass)
+    assert not res.passed and "asks you to write" in res.message
