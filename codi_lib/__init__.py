@@ -29,7 +29,10 @@ Map of the house. Five rooms, each importing only from the rooms above it
 ``course/``: notebook support (``from codi_lib import course`` is the lessons' toolbox)
     ``setup`` (fast mode, environment check) · ``standins`` (the models a lesson needs,
     trained on the spot when missing) · ``lesson`` (welcome picture, sampling and quality
-    tables) · ``exercises/`` · ``plots`` · ``toy/`` (2-D problem with an exact answer) ·
+    tables) · ``benchtext`` (benchmark values, tables and headline sentences rendered
+    from ``bench.json`` at run time) · ``exercises/`` · ``plots`` · ``diagrams`` (the
+    training step, the ControlNet branch, the distillation families) · ``toy/`` (2-D
+    problem with an exact answer, in the classic and the paper's configuration) ·
     ``widgets/`` (``frames``: what is measured and drawn; ``ui``: the ipywidgets page).
 ``apps/``: programs
     ``cli`` (the one ``codi`` parser) · ``poc`` (your images -> report; the page is

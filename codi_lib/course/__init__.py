@@ -9,8 +9,12 @@ the code lives in the modules below (this file only gathers their public names):
   shipped or trained on the spot as labelled stand-ins (:data:`CONDITIONAL_RECIPES`);
 * :mod:`~codi_lib.course.lesson`: the welcome picture, test batches, sampling by name,
   quality tables, degraded images, the shipped benchmark;
+* :mod:`~codi_lib.course.benchtext`: benchmark values, tables and headline sentences
+  rendered from the table at run time (:func:`bench_table`, :func:`bench_sentence`,
+  :func:`headline`);
 * :mod:`~codi_lib.course.exercises`, :mod:`~codi_lib.course.plots`,
-  :mod:`~codi_lib.course.toy`, :mod:`~codi_lib.course.widgets`: imported by name
+  :mod:`~codi_lib.course.toy`, :mod:`~codi_lib.course.widgets`,
+  :mod:`~codi_lib.course.diagrams`: imported by name
   (``from codi_lib.course import plots``).
 
 Measurements, timing, data and run folders are the library's own, re-exported here
@@ -22,6 +26,7 @@ from ..evaluation.quality import fid_against, quality
 from ..evaluation.timing import Timer, format_seconds
 from ..training.data import emoji_batch
 from ..training.paths import RUNS_DIR, RunDir
+from .benchtext import bench_markdown, bench_sentence, bench_table, bench_value, compare, headline
 from .lesson import (degrade, first_look, load_bench, mean_saturation, quality_rows,
                      sample_method, test_batch)
 from .setup import (FAST, default_arg, environment_report, pick, pick_device, print_timings,
@@ -33,7 +38,8 @@ from .standins import (CONDITIONAL_RECIPES, ConditionalModel, ablation_models,
 
 __all__ = [
     "CONDITIONAL_RECIPES", "ConditionalModel", "FAST", "RUNS_DIR", "RunDir", "Timer",
-    "ablation_models", "bench_students_dir", "default_arg", "degrade", "emoji_batch",
+    "ablation_models", "bench_markdown", "bench_sentence", "bench_students_dir", "bench_table", "bench_value",
+    "compare", "headline", "default_arg", "degrade", "emoji_batch",
     "environment_report", "fid_against", "first_look", "format_seconds", "has_student",
     "list_students", "load_bench", "load_or_train_conditional", "load_or_train_teacher",
     "mean_saturation", "pick", "pick_device", "print_timings", "quality", "quality_rows",

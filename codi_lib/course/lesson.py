@@ -18,6 +18,7 @@ from ..method.tasks import get_task, test_conditions
 from ..training.data import emoji_batch
 from ..training.paths import bench_dir, read_json, short
 from ..training.students import load_conditional
+from .benchtext import normalise
 from .setup import pick
 from .standins import ConditionalModel, has_student, load_or_train_teacher, student_dir
 
@@ -165,7 +166,7 @@ def load_bench(path=None) -> dict | None:
     if not data.get("rows"):
         return None
     data["path"] = short(p)
-    return data
+    return normalise(data)
 
 
 def mean_saturation(images: torch.Tensor) -> float:

@@ -324,36 +324,15 @@ _FAMILY_STYLE = {"controlnet/ddim": ("ControlNet teacher, DDIM", "C0", "o"),
                  "codi/codi": ("CoDi", "C3", "o")}
 
 
-def plot_quality_vs_nfe(result: dict, task: str, metrics: Sequence[str] = ("lpips", "fid"),
-                        show: bool = True):
-    """Benchmark quality against the number of network evaluations for one task: one
-    panel per metric (lower is better for LPIPS and FID), one line per method family (the
-    teacher's DDIM steps, PE-CoDi and CoDi at 1/2/4/8 steps) and single markers for the
-    other rows (DPM-Solver++, CM-II, ablations). ``result`` is the dict of
-    ``bench.json`` (:func:`codi_lib.evaluation.bench.run_benchmark`); NFE axis in log scale.
-    Introduced in notebooks/06_measuring.ipynb."""
-    plt = _plt()
-    rows = _bench_rows(result, task)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.8), squeeze=False)
-    fams: dict = {}
-    for r in rows:
-        fams.setdefault(f"{r['model']}/{r['sampler']}", []).append(r)
-    for ax, m in zip(axes.flat, metrics):
-        k = 0
-        for fam, rs in fams.items():
-            rs = sorted(rs, key=lambda r: r["nfe"])
-            label, color, marker = _FAMILY_STYLE.get(fam, (rs[0]["method"], f"C{5 + k % 4}", "^"))
-            if fam not in _FAMILY_STYLE:
-                k += 1
-                label = rs[0]["method"].replace("ablation: ", "")
-            ax.plot([r["nfe"] for r in rs], [r[m] for r in rs], marker=marker, ms=6,
-                    color=color, ls="-" if len(rs) > 1 else "none", label=label)
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("network evaluations per image (NFE, measured)")
-        ax.set_ylabel(f"{m.upper()} (lower is better)")
-        ax.set_title(f"{m.upper()} vs NFE, task {task}")
-    axes.flat[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
-    return _finish(fig, show)
+def plot_quality_vs_nfe(result: dict, task: str, show: bool = True):
+    """Benchmark quality (LPIPS, FID) against NFE for one task, with 95% bands where the
+    table has intervals: drawn by the one implementation,
+    :func:`codi_lib.evaluation.bench_report.plot_quality_vs_nfe` (tables of the older
+    format are given their row keys first). Introduced in notebooks/06_measuring.ipynb."""
+    from ..evaluation.bench_report import plot_quality_vs_nfe as draw
+    from .benchtext import normalise
+    _plt()
+    return _finish(draw(normalise(result), task), show)
 
 
 def plot_speedup(result: dict, task: str, show: bool = True):

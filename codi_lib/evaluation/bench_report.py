@@ -140,7 +140,9 @@ def to_markdown(result: dict) -> str:
 def plot_quality_vs_nfe(result: dict, task: str, axes=None):
     """LPIPS and FID against NFE (log axis) for ``task``: one line per method family,
     95% intervals as bands, DDIM-50, 'condition as output' and the real-data floor as
-    horizontal references. Returns the figure. Notebook 06."""
+    horizontal references (bands only where the table has intervals; rows need ``key``, see
+    :func:`codi_lib.course.benchtext.normalise` for tables of the older format). Returns
+    the figure. Notebook 06."""
     import matplotlib.pyplot as plt
     if axes is None:
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -154,8 +156,9 @@ def plot_quality_vs_nfe(result: dict, task: str, axes=None):
                 continue
             nfe = [r["nfe"] for r in rs]
             line, = ax.plot(nfe, [r[m] for r in rs], marker="o", label=label)
-            ax.fill_between(nfe, [r[f"{m}_ci"][0] for r in rs], [r[f"{m}_ci"][1] for r in rs],
-                            color=line.get_color(), alpha=0.18)
+            if all(r.get(f"{m}_ci") for r in rs):  # tables of the older format have none
+                ax.fill_between(nfe, [r[f"{m}_ci"][0] for r in rs],
+                                [r[f"{m}_ci"][1] for r in rs], color=line.get_color(), alpha=0.18)
         refs = [("controlnet/ddim/50", "DDIM-50", "k", "--"),
                 ("reference/condition/0", "condition as output", "grey", ":")]
         if m == "fid":

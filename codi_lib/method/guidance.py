@@ -13,10 +13,11 @@ probability ``p_uncond``, so one network learns both the conditional and the
 unconditional prediction (Ho & Salimans' recipe, used by Stable Diffusion).
 
 Guidance is never applied inside the one-step ODE of the CoDi loss
-(:func:`codi_lib.method.losses.ode_step`). The official CoDi code evaluated the ODE model with
-CFG there; with a student that moves away from the teacher, the guided difference
-w (out_cond - out_uncond) amplifies the student's errors at every step and the
-gradients exploded. Here the ODE model, the online model and the EMA target all see the
+(:func:`codi_lib.method.losses.ode_step`). The official CoDi code has an option for it
+(``--onestepode_cfg``); it is off by default, and the code's comment says that turning it on
+made the gradients explode (a plausible reading: with a student that moves away from the
+teacher, the guided difference w (out_cond - out_uncond) amplifies the student's errors).
+Here the ODE model, the online model and the EMA target all see the
 same per-batch text context (prompt or null prompt) and batch size B, never a doubled
 2B batch; ``tests/test_latent.py`` checks it. Guidance is a *sampling* option
 (``guidance_scale`` in :func:`codi_lib.apps.latent.sample_latent`).

@@ -20,7 +20,9 @@ from .schedule import NoiseSchedule, consistency_fn
 class CoDiLossConfig:
     """Options of the conditional consistency loss ((C5)-(C7))."""
     n_grid: int = 50            # N: distillation grid points, Delta = T / N
-    ode_model: str = "student"  # "student" (paper), "teacher" (official code), "frozen" (CM-II)
+    # "student" (paper), "teacher" (what the official code's step amounts to, see ode_step),
+    # "frozen" (CM-II)
+    ode_model: str = "student"
     per_sample_n: bool = False  # False: one n per batch (paper); True: per sample (code)
     space: str = "x"            # consistency in "x" space (code default) or "eps" space
     lambda_cg: float = 1.0      # conditional guidance weight (0 disables it)
@@ -52,7 +54,13 @@ def ode_step(ode_fn, z_t, t, s, cond, schedule: NoiseSchedule):
     """One deterministic DDIM step (C3) of the ODE model from t to s, without gradient:
     z_s = alpha_s x_hat + sigma_s eps_hat with (x_hat, eps_hat) = ODE model at (z_t, t, c).
     ``ode_fn(z, t, cond)`` is the student itself (paper), the frozen unconditional teacher
-    (official code; it ignores ``cond``) or a frozen conditional model (CM-II).
+    (it ignores ``cond``) or a frozen conditional model (CM-II).
+
+    The official code: its flag defaults (``--onestepode control
+    --onestepode_control_params target``) select the conditional model with the *EMA*
+    branch, but its jitted step reads the branch parameters captured at initialisation,
+    whose zero convolutions output nothing. In effect its ODE step is the frozen
+    unconditional teacher with the condition ignored, which ``"teacher"`` reproduces.
     Introduced in notebook 05."""
     out = ode_fn(z_t, t, cond).float()
     x_hat, eps_hat = schedule.to_x_eps(out, z_t, t)

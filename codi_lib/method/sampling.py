@@ -74,9 +74,11 @@ def sample(denoiser: Callable, schedule: ScheduleConfig, num_images: int, steps:
 def sample_codi(model: Callable, cond: torch.Tensor, schedule, steps: int, n_grid: int = 50,
                 seed: int = 0, noise: torch.Tensor | None = None, return_nfe: bool = False,
                 clip: bool = True):
-    """(C8), the K-step CoDi sampler: deterministic DDIM on the distillation grid, no
-    re-noising. At each grid point compute f (C4), eps_hat = (z - alpha_t f)/sigma_t,
-    and move to the next point with z <- alpha_next f + sigma_next eps_hat. The output
+    """(C8), the K-step CoDi sampler: deterministic DDIM on the distillation grid. At each
+    grid point compute f (C4), eps_hat = (z - alpha_t f)/sigma_t, and re-noise to the
+    next point with the *predicted* noise, z <- alpha_next f + sigma_next eps_hat (no
+    fresh noise; the consistency-model multistep sampler of Song et al. 2023 instead
+    injects fresh Gaussian noise at each re-noising). The output
     is f at the last grid point (we do not take the official pipeline's extra step to
     t = 0; the two differ by about sigma_0 eps_hat). ``model(z, t, cond)`` returns the
     raw prediction; ``schedule`` is a :class:`~codi_lib.method.schedule.NoiseSchedule`.

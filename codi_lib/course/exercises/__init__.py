@@ -15,7 +15,9 @@ How an exercise works in a notebook (explained in notebooks/00_welcome.ipynb):
 Exercises so far: notebook 01 ``forward_noise`` (C1) and ``ddim_step`` (C2)-(C3);
 notebook 02 ``v_target`` (the v-prediction regression target); notebook 03
 ``c_skip_c_out`` (C4); notebook 04 ``sr4_degrade`` (the super-resolution condition);
-notebook 05 ``codi_loss`` (the CoDi loss (C5)-(C7) assembled from its parts).
+notebook 03 ``toy_ode_model`` (a prediction); notebook 05 ``ode_step`` (C3),
+``consistency_output`` (C4) and ``codi_loss`` (the CoDi loss (C5)-(C7) assembled from its
+parts); notebook 06 ``psnr`` and ``count_nfe``. :func:`answer_key` prints notebook 07's answer key.
 
 Adding an exercise (the hook for notebooks 04-05 and later): write a reference function
 that calls the library, write a checker ``checker(fn) -> CheckResult`` (usually a few
@@ -23,6 +25,7 @@ that calls the library, write a checker ``checker(fn) -> CheckResult`` (usually 
 checker with :func:`register`; it is then available to ``check``/``hint``/
 ``show_solution`` under its name in :data:`EXERCISES`.
 """
-from . import codi_loss, conditions, diffusion  # noqa: F401  (each registers its exercises)
+from . import codi_loss, conditions, diffusion, loss_parts, measuring, predictions  # noqa: F401  (each registers its exercises)
 from .machinery import (EXERCISES, Case, CheckResult, Exercise, NotAttempted, check, hint,
                         list_exercises, register, run_cases, show_solution, solution)
+from .predictions import TOY_CHOICES, answer_key

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from ...method import schedule as S
 
-from .machinery import (Case, CheckResult, EXERCISES, _randn, _schedule, _shift, register, run_cases)
+from .machinery import (Case, CheckResult, EXERCISES, _randn, _restricted, _schedule, _shift, register, run_cases)
 
 
 # --------------------------------------------------------------------------- 01: forward noising
@@ -46,7 +46,8 @@ def _forward_cases():
             "off-by-one timestep: you used t + 1 (index t of schedule.alpha is timestep t).":
                 reference_forward_noise(x, eps, _shift(t, 1), sch),
         }
-        cases.append(Case(label, {"x": x, "eps": eps, "t": t, "schedule": sch},
+        cases.append(Case(label, {"x": x, "eps": eps, "t": t,
+                                  "schedule": _restricted(sch, ("add_noise",), "forward_noise")},
                           reference_forward_noise(x, eps, t, sch), mist))
     return cases
 
@@ -178,7 +179,8 @@ def _v_cases():
             "off-by-one timestep: you used t - 1.": reference_v_target(x, eps, _shift(t, -1), sch),
             "off-by-one timestep: you used t + 1.": reference_v_target(x, eps, _shift(t, 1), sch),
         }
-        cases.append(Case(label, {"x": x, "eps": eps, "t": t, "schedule": sch},
+        cases.append(Case(label, {"x": x, "eps": eps, "t": t,
+                                  "schedule": _restricted(sch, ("target",), "v_target")},
                           reference_v_target(x, eps, t, sch), mist))
     return cases
 

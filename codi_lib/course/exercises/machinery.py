@@ -200,3 +200,23 @@ def _shift(t: torch.Tensor, d: int, lo: int = 0, hi: int = 999) -> torch.Tensor:
     return (t + d).clamp(lo, hi)
 
 
+
+
+class _Restricted:
+    """A schedule for an exercise's cases, with the methods that *are* the exercise's
+    answer hidden (e.g. ``add_noise`` for writing the forward noising): everything else,
+    ``alpha_sigma`` and ``to_x_eps`` included, is the real schedule's."""
+
+    def __init__(self, inner, hidden: Sequence[str], exercise: str):
+        self._inner, self._hidden, self._exercise = inner, tuple(hidden), exercise
+
+    def __getattr__(self, attr):
+        if attr in self._hidden:
+            raise AttributeError(
+                f"schedule.{attr} is what exercise {self._exercise!r} asks you to write: "
+                "build it from schedule.alpha_sigma(t, x.dim()) instead")
+        return getattr(self._inner, attr)
+
+
+def _restricted(schedule, hidden: Sequence[str], exercise: str) -> _Restricted:
+    return _Restricted(schedule, hidden, exercise)

@@ -99,3 +99,56 @@ def plot_toy_endpoints(d: dict, errors: dict | None = None, max_lines: int = 150
     return _finish(fig, show)
 
 
+
+
+def plot_toy_configs(d: dict, students: dict, errors: dict | None = None, show: bool = True):
+    """One step from the same noise for each trained configuration, beside the exact ODE
+    endpoints and the posterior mean at t = 980 (1-step DDIM with the exact denoiser).
+    ``d`` is :func:`codi_lib.course.toy.endpoint_data` without a student; ``students`` maps
+    a title to that student's 1-step outputs (n, 2); ``errors`` maps the same titles to
+    the mean distance to the exact endpoints. Introduced in notebooks/03_distillation.ipynb."""
+    plt = _plt()
+    panels = [("exact ODE endpoints", d["exact"]), ("posterior mean at t = 980", d["ddim1"]),
+              *students.items()]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.8), squeeze=False)
+    col = np.where(np.asarray(d["cond"]).reshape(-1) >= 0, "C0", "C3")
+    for ax, (title, pts) in zip(axes.flat, panels):
+        pts = np.asarray(pts)
+        ax.scatter(pts[:, 0], pts[:, 1], s=4, c=col, alpha=0.6)
+        ax.scatter(d["means"][:, 0], d["means"][:, 1], marker="x", c="k", s=30)
+        _toy_axes(ax)
+        if errors and title in errors:
+            title += f"\nmean distance to exact: {errors[title]:.3f}"
+        ax.set_title(title, fontsize=10)
+    return _finish(fig, show)
+
+
+def plot_sampler_path(path: dict, cond, means: np.ndarray | None = None, max_points: int = 12,
+                      show: bool = True):
+    """The K-step CoDi sampler (C8) on the toy: for a few noise points, each jump z_t -> f
+    (solid, the student's guess of the endpoint) and each deterministic re-noising
+    f -> z_next with the predicted noise (dotted). ``path`` is
+    :func:`codi_lib.course.toy.sampler_path`. Introduced in notebooks/03_distillation.ipynb."""
+    plt = _plt()
+    z, f, ts = np.asarray(path["z"]), np.asarray(path["f"]), path["ts"]
+    c = np.asarray(cond).reshape(-1)
+    fig, ax = plt.subplots(figsize=(5.2, 5.2))
+    for i in range(min(max_points, z.shape[1])):
+        color = "C0" if c[i] >= 0 else "C3"
+        for k in range(len(ts)):
+            ax.annotate("", f[k, i], z[k, i], arrowprops=dict(arrowstyle="->", color=color, lw=0.9))
+            ax.scatter(*z[k, i], s=10, color="0.5", zorder=3)
+            if k + 1 < len(ts):
+                ax.plot([f[k, i, 0], z[k + 1, i, 0]], [f[k, i, 1], z[k + 1, i, 1]], ":",
+                        color=color, lw=0.9)
+        ax.scatter(*f[-1, i], marker="*", s=60, color=color, zorder=4)
+    if means is not None:
+        ax.scatter(means[:, 0], means[:, 1], marker="x", c="k", s=30)
+    lim = max(1.2, float(np.abs(z[:, :max_points]).max()) * 1.05)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.axvline(0, color="gray", lw=0.6)
+    ax.set_title(f"CoDi sampler, K = {len(ts)} (t = {', '.join(map(str, ts))}):\n"
+                 "solid: jump to f; dotted: re-noise with the predicted noise", fontsize=10)
+    return _finish(fig, show)

@@ -91,6 +91,29 @@ def default_toy_loss() -> CoDiLossConfig:
     return CoDiLossConfig(ode_model="teacher", lambda_cg=0.0, per_sample_n=True)
 
 
+def paper_toy_loss() -> CoDiLossConfig:
+    """The paper's loss options on the toy: the online student takes the ODE step
+    (``ode_model="student"``, paper Sec. 4) and lambda_cg = 1 in (C7); one grid level per
+    sample as in :func:`default_toy_loss`. A student trained from scratch this way has no
+    teacher at all: the guidance term pulls it to the posterior mean E[x | z_t, c], and its
+    own ODE steps keep it there. Introduced in notebooks/03_distillation.ipynb."""
+    return CoDiLossConfig(ode_model="student", lambda_cg=1.0, per_sample_n=True)
+
+
+#: The two configurations notebook 03 lets the learner switch between: ``"classic"``
+#: (classic consistency distillation: frozen exact teacher for the ODE step, lambda_cg = 0,
+#: :func:`default_toy_loss`) and ``"paper"`` (:func:`paper_toy_loss`).
+TOY_CONFIGS = {"classic": default_toy_loss, "paper": paper_toy_loss}
+
+
+def toy_loss(config: str = "classic") -> CoDiLossConfig:
+    """The loss options of configuration ``config`` in :data:`TOY_CONFIGS` ("classic" or
+    "paper"). Introduced in notebooks/03_distillation.ipynb."""
+    if config not in TOY_CONFIGS:
+        raise ValueError(f"config={config!r}: use one of {sorted(TOY_CONFIGS)}")
+    return TOY_CONFIGS[config]()
+
+
 # Long by one screen: the toy loop is written out so notebook 03 can show every line.
 def train_toy_student(loss_cfg: CoDiLossConfig | None = None, steps: int = 3000, batch: int = 256,
                       lr: float = 2e-2, seed: int = 0, ode_model: nn.Module | None = None,
@@ -216,3 +239,31 @@ def endpoint_error(student: nn.Module | None, n: int = 1000, seed: int = 1234, s
         res["student"] = float((s - exact).norm(dim=1).mean())
         res["student_mode_dist"] = float(nearest_mode(s, c)[1].mean())
     return res
+
+
+@torch.no_grad()
+def sampler_path(model: nn.Module, z: torch.Tensor, cond: torch.Tensor, steps: int = 4,
+                 n_grid: int = 50, schedule: NoiseSchedule | None = None) -> dict:
+    """The path of the K-step CoDi sampler (C8) on the toy, step by step: ``ts`` the K grid
+    timesteps, ``z`` (K, n, 2) the input at each of them (z[0] is the noise) and ``f``
+    (K, n, 2) the consistency output (C4) there; z[k+1] = alpha f[k] + sigma eps_hat[k]
+    re-noises f[k] with the *predicted* noise eps_hat[k] = (z[k] - alpha_t f[k]) / sigma_t.
+    The same computation as :func:`codi_lib.method.sampling.sample_codi` (whose output is
+    f[-1], before clipping), kept step by step for the figure. Introduced in
+    notebooks/03_distillation.ipynb."""
+    from ...method.sampling import codi_sampling_timesteps
+    from ...method.schedule import consistency_fn
+    schedule = schedule or _default_schedule()
+    ts = codi_sampling_timesteps(steps, schedule.T, n_grid)
+    zs, fs, zk = [], [], z.clone()
+    for i, t in enumerate(ts):
+        tt = torch.full((zk.shape[0],), t, dtype=torch.long)
+        x_hat, _ = schedule.to_x_eps(model(zk, tt, cond).float(), zk, tt)
+        f = consistency_fn(zk, x_hat, tt)
+        zs.append(zk.clone())
+        fs.append(f)
+        if i + 1 < len(ts):
+            a, sg = schedule.alpha_sigma(t, zk.dim())
+            a_n, s_n = schedule.alpha_sigma(ts[i + 1], zk.dim())
+            zk = a_n * f + s_n * (zk - a * f) / sg
+    return {"ts": list(ts), "z": torch.stack(zs).numpy(), "f": torch.stack(fs).numpy()}

@@ -1,0 +1,89 @@
+"""The benchmark renderers of the notebooks work on the current table format (intervals,
+paired differences; tests/fixtures/bench_v2.json, a real 16-image run) and degrade
+gracefully on the older one (no keys, no intervals), and their verdicts follow the numbers."""
+import copy
+import json
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+from codi_lib.course import benchtext as bt  # noqa: E402
+from codi_lib.evaluation.bench_report import pair  # noqa: E402
+
+V2 = json.loads((Path(__file__).parent / "fixtures" / "bench_v2.json").read_text())
+
+
+def _old():
+    """The fixture in the older format: no keys, intervals, reference rows or pairs."""
+    old = {k: V2[k] for k in ("n_images", "batch_size", "fid_note", "fid_weights", "lpips_note",
+                              "hardware", "seconds")}
+    old["rows"] = [{k: v for k, v in r.items() if k != "key" and not k.endswith("_ci")}
+                   for r in V2["rows"] if not r.get("reference")]
+    return old
+
+
+def test_old_format_gets_keys_and_says_no_interval():
+    old = bt.normalise(_old())
+    assert all("key" in r for r in old["rows"])
+    assert bt.bench_value(old, "sr4", "codi/codi/4", "lpips").endswith("(no interval)")
+    assert bt.compare(old, "sr4", "codi/codi/4", "controlnet/ddim/4")["verdict"] == "no interval"
+    assert "cannot be called" in bt.bench_sentence(old, "sr4", "codi/codi/4", "controlnet/ddim/4")
+    assert "without intervals" in bt.bench_markdown(old)
+
+
+def test_verdict_follows_the_paired_interval():
+    res = copy.deepcopy(V2)
+    for p in res["paired"]:
+        lo, hi = p["ci"]
+        c = bt.compare(res, p["task"], p["a"], p["b"], p["metric"])
+        want = "level" if lo <= 0 <= hi else ("better" if p["diff"] < 0 else "worse")
+        assert c["verdict"] == want and c["how"].startswith("the paired")
+    # make the interval exclude 0 and the verdict must change accordingly
+    p = res["paired"][0]
+    p["diff"], p["ci"] = 0.05, [0.01, 0.09]
+    assert bt.compare(res, p["task"], p["a"], p["b"], p["metric"])["verdict"] == "worse"
+    assert " is worse than " in bt.bench_sentence(res, p["task"], p["a"], p["b"], p["metric"])
+
+
+def test_headline_and_table_render_current_numbers():
+    res = copy.deepcopy(V2)
+    text = bt.headline(res, "sr4", steps=4)
+    r = next(r for r in res["rows"] if r.get("key") == "codi/codi/4" and r["task"] == "sr4")
+    assert f"{r['lpips']:.3f}" in text
+    assert "| `codi/codi/4` |" in bt.bench_table(res, "sr4", ["codi/codi/4"])
+    assert "not in table" in bt.bench_table(res, "sr4", ["nope/x/1"])
+    assert bt.headline(None).startswith("No benchmark table")
+
+
+@pytest.mark.parametrize("fmt", ["v2", "old"])
+def test_quality_vs_nfe_figure_on_both_formats(fmt):
+    from codi_lib.course import plots
+    res = copy.deepcopy(V2) if fmt == "v2" else _old()
+    fig = plots.plot_quality_vs_nfe(res, "sr4", show=False)
+    assert len(fig.axes) == 2 and fig.axes[0].lines
+
+
+def test_pair_helper_is_what_compare_reads():
+    p = V2["paired"][0]
+    assert pair(V2, p["task"], p["a"], p["b"], p["metric"]) is p
+
+
+def test_no_benchmark_number_is_typed_into_notebook_markdown():
+    """Benchmark values reach the notebooks only through the renderers at run time."""
+    import re
+    repo = Path(__file__).resolve().parent.parent
+    bench = json.loads((repo / "data" / "bench" / "bench.json").read_text())
+    values = set()
+    for r in bench["rows"]:
+        for m, fmt in (("lpips", ".3f"), ("fid", ".1f"), ("psnr", ".2f"), ("ssim", ".3f")):
+            if isinstance(r.get(m), (int, float)):
+                values.add(format(r[m], fmt))
+    for nb in sorted((repo / "notebooks").glob("*.ipynb")):
+        for i, cell in enumerate(json.loads(nb.read_text())["cells"]):
+            if cell["cell_type"] != "markdown":
+                continue
+            numbers = set(re.findall(r"\d+\.\d+", "".join(cell["source"])))
+            typed = numbers & values
+            assert not typed, f"{nb.name} cell {i} types benchmark numbers {sorted(typed)}"
