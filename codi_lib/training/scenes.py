@@ -10,8 +10,8 @@ camera-space z (distance along the optical axis, not along the ray) of its sub-p
 Rays that miss everything (the sky), and ground hits beyond it, get the fixed far depth
 :data:`Z_FAR`. Tori are found by sphere tracing their distance function; the other
 primitives by solving their quadrics exactly. Everything is a pure function of the scene
-seed (:func:`random_scene`), so ``scripts/build_scenes.py`` rebuilds ``data/scenes32.npz``
-byte for byte. Introduced with the depth task in ``notebooks/04_adding_a_condition.ipynb``;
+seed (:func:`random_scene`), so ``scripts/build_scenes.py`` rebuilds the arrays of ``data/scenes32.npz``
+exactly. Introduced with the depth task in ``notebooks/04_adding_a_condition.ipynb``;
 data, no paper equation.
 """
 from __future__ import annotations

@@ -12,6 +12,7 @@ from .checkpoint import latest_checkpoint, load_weights, save_weights, training_
 from .config import TeacherConfig, load_config, save_config
 from ..method.models import build_unet, count_parameters, unet_forward
 from ..method.schedule import NoiseSchedule
+from ..method.tasks import degrade_batch
 from .loop import LoopResult, train_loop
 from .paths import teacher_dir
 
@@ -57,7 +58,10 @@ def denoising_loss(schedule: NoiseSchedule, task=None, encode=None, text=None,
 
     def loss_fn(model, ema_model, x, gen, step):
         b = x.shape[0]
-        cond = task.degrade(x, gen).to(x.device) if task is not None else None
+        cond = None
+        if task is not None:  # depth: x carries the exact depth as channel 4, for cond only
+            cond, x = degrade_batch(task, x, gen)
+            cond = cond.to(x.device)
         if text is not None:
             text(x, gen, (model,))
         if encode is not None:
