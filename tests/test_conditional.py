@@ -15,8 +15,9 @@ from codi_lib.training.teacher import load_teacher
 
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_tasks_are_fixed_on_the_test_split(name):
-    x = torch.rand(4, 3, 32, 32) * 2 - 1
     task = get_task(name)
+    x = torch.rand(4, 3 + task.extra_channels, 32, 32) * 2 - 1
+    x[:, 3:] += 3  # the depth task's extra channel: a positive camera-space depth
     c1, c2 = test_conditions(task, x), test_conditions(task, x)
     assert c1.shape == (4, task.cond_channels, 32, 32) and torch.equal(c1, c2)
     assert c1.min() >= -1 and c1.max() <= 1
