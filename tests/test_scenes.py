@@ -148,3 +148,15 @@ def test_motorcycle_depth_condition():
     c = motorcycle_depth_condition()
     assert c.shape == (1, 1, 32, 32) and torch.isfinite(c).all()
     assert c.min() == -1 and c.max() == 1
+
+
+@pytest.mark.parametrize("mode", ["controlnet", "codi"])
+def test_one_training_step_on_scenes_with_depth(tmp_path, tiny_teacher_dir, mode):
+    # the loop serves the float (RGB + depth) batch, flipped together; the loss takes the
+    # condition from the depth and noises only the RGB
+    from codi_lib.training.config import ConditionalConfig
+    from codi_lib.training.students import train_conditional
+    x = torch.nn.functional.avg_pool2d(training_tensor("depth", "val")[:8], 2)  # tiny teacher: 16 px
+    cfg = ConditionalConfig(mode=mode, task="depth", teacher=str(tiny_teacher_dir))
+    cfg.train.max_steps, cfg.train.batch_size, cfg.train.sample_every = 1, 4, 0
+    assert train_conditional(cfg, tmp_path / mode, images=x, progress=False).step == 1
