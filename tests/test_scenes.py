@@ -160,3 +160,15 @@ def test_one_training_step_on_scenes_with_depth(tmp_path, tiny_teacher_dir, mode
     cfg = ConditionalConfig(mode=mode, task="depth", teacher=str(tiny_teacher_dir))
     cfg.train.max_steps, cfg.train.batch_size, cfg.train.sample_every = 1, 4, 0
     assert train_conditional(cfg, tmp_path / mode, images=x, progress=False).step == 1
+
+
+def test_teacher_data_scenes_and_lesson_images():
+    from codi_lib.course.widgets.frames import lesson_images
+    from codi_lib.training.config import TeacherConfig
+    from codi_lib.training.teacher import load_training_images
+    imgs = load_training_images(TeacherConfig(data="scenes-fit"))
+    assert imgs.dtype == torch.uint8 and imgs.shape[1:] == (3, 32, 32)
+    assert len(imgs) == len(load_scenes("fit"))
+    x, cond, names = lesson_images((0, 2), "depth")
+    assert x.shape == (2, 3, 32, 32) and cond.shape == (2, 1, 32, 32)
+    assert names == ("scene 0", "scene 16")

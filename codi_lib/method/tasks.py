@@ -180,6 +180,12 @@ TASKS: dict[str, Task] = {
 }
 
 
+def image_tasks() -> list[str]:
+    """Names of the tasks whose condition comes from an RGB image alone: the ones that
+    can train on a folder of your own pictures (not ``depth``, which needs exact depth)."""
+    return sorted(n for n, t in TASKS.items() if not t.extra_channels)
+
+
 def get_task(name: str) -> Task:
     """Look a task up by name; an unknown name is an error that lists the known ones."""
     if name not in TASKS:

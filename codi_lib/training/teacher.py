@@ -97,11 +97,16 @@ def make_sample_fn(cfg: TeacherConfig, n: int = 16, steps: int = 25):
 
 
 def load_training_images(cfg: TeacherConfig):
-    """uint8 tensor (N, C, H, W) of the training images named by ``cfg.data``."""
+    """uint8 tensor (N, C, H, W) of the training images named by ``cfg.data``: "emoji" /
+    "emoji-fit", "scenes" / "scenes-fit" (the rendered scenes' RGB, without their depth:
+    the teacher is unconditional) or a folder."""
     from .data import ImageFolderDataset, load_emoji
     from .loop import images_to_tensor
     if cfg.data in ("emoji", "emoji-fit"):
         return images_to_tensor(load_emoji("train" if cfg.data == "emoji" else "fit").images)
+    if cfg.data in ("scenes", "scenes-fit"):
+        from .scene_data import load_scenes
+        return images_to_tensor(load_scenes("train" if cfg.data == "scenes" else "fit").images)
     return ImageFolderDataset(cfg.data, size=cfg.unet.sample_size).images
 
 
