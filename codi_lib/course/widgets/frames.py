@@ -19,7 +19,7 @@ from ...evaluation.quality import quality_per_image
 from ...evaluation.timing import Timer
 from ...method.sampling import sample_by_name
 from ...method.tasks import TASKS, get_task, test_conditions
-from ...training.data import load_emoji, uint8_to_float
+from ...training.data import load_emoji
 from ...training.scene_data import load_scenes, task_batch
 from ...training.paths import fast_mode, students_dir
 from ...training.students import load_conditional
