@@ -197,9 +197,11 @@ def degrade_batch(task: Task, x: torch.Tensor, gen: torch.Generator):
     """(cond, image) of a training batch: the condition ``task.degrade(x, gen)`` and the
     image the model learns, ``x`` without the task's extra channels (the depth task's
     batches carry the exact depth after RGB; its condition reads it, the model never
-    generates it)."""
+    generates it). Any object with a ``degrade`` method serves as ``task``; without
+    ``extra_channels`` it has none."""
     cond = task.degrade(x, gen)
-    return cond, (x[:, :x.shape[1] - task.extra_channels] if task.extra_channels else x)
+    extra = getattr(task, "extra_channels", 0)
+    return cond, (x[:, :x.shape[1] - extra] if extra else x)
 
 
 def test_conditions(task: Task | str, x: torch.Tensor, seed: int = TEST_SEED) -> torch.Tensor:
