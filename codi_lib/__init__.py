@@ -9,12 +9,15 @@ Map of the house. Five rooms, each importing only from the rooms above it
     c_skip/c_out · ``losses`` (C5)-(C7): the conditional consistency loss, part by part ·
     ``sampling``: DDPM/DDIM/DPM-Solver++ and the CoDi sampler (C8), ``sample_by_name`` ·
     ``models``: the UNet · ``conditional``: teacher + zero-initialised ControlNet branch ·
-    ``tasks``: the conditions (sr4, inpaint, canny) · ``guidance``: classifier-free guidance.
+    ``tasks``: the conditions (sr4, inpaint, canny, depth) · ``guidance``: classifier-free
+    guidance.
 ``training/``: turning the method into weights on disk
     ``paths``: every folder and ``CODI_*`` variable, and ``RunDir``, the one reader of a
     run folder · ``config``: every config dataclass, registered in ``CONFIG_KINDS`` ·
     ``checkpoint``: all saving and loading of weights · ``loop``: the one accelerate loop
     and the EMA (C9) · ``data``: the emoji set, your image folders, uint8 <-> [-1, 1] ·
+    ``scenes``: the ray caster of the depth task's 3-D scenes · ``scene_data``: the scene
+    set with exact depth, and each task's own batches ·
     ``teacher``: the unconditional teacher · ``modes``: the table of the four modes
     (controlnet, pe-codi, codi, cm-two-stage) · ``students``: conditional models in those
     modes (train, export, load) · ``env``: allocator settings for fast CPU steps.

@@ -15,8 +15,9 @@ from codi_lib.training.teacher import load_teacher
 
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_tasks_are_fixed_on_the_test_split(name):
-    x = torch.rand(4, 3, 32, 32) * 2 - 1
     task = get_task(name)
+    x = torch.rand(4, 3 + task.extra_channels, 32, 32) * 2 - 1
+    x[:, 3:] += 3  # the depth task's extra channel: a positive camera-space depth
     c1, c2 = test_conditions(task, x), test_conditions(task, x)
     assert c1.shape == (4, task.cond_channels, 32, 32) and torch.equal(c1, c2)
     assert c1.min() >= -1 and c1.max() <= 1
@@ -141,10 +142,18 @@ def test_bench_has_every_row_and_flags_missing_models(tmp_path, tiny_teacher_dir
         train_conditional(cfg, tmp_path / "runs" / mode, images=imgs, progress=False)
         export_conditional(tmp_path / "runs" / mode, tmp_path / "students" / "sr4" / mode)
     from test_metrics import LevelsTo64  # a cheap 64-feature stand-in: FID's own tests cover Inception
-    res = run_benchmark(tmp_path / "bench", ["sr4"], n_images=4, batch_size=4, seeds=2,
-                        resamples=20, students_dir=tmp_path / "students", progress=False,
-                        extractor=LevelsTo64())
-    rows = res["rows"]
+    res = run_benchmark(tmp_path / "bench", ["sr4", "depth"], n_images=4, batch_size=4,
+                        seeds=2, resamples=20, students_dir=tmp_path / "students",
+                        progress=False, extractor=LevelsTo64())
+    rows = [r for r in res["rows"] if r["task"] == "sr4"]
+    # depth: measured on its own scenes; no model trained for it here, so only the
+    # reference rows have numbers
+    depth = [r for r in res["rows"] if r["task"] == "depth"]
+    assert [r["method"] for r in depth] == [m.label for m in METHODS]
+    assert all("missing" in r for r in depth if r["model"])
+    assert "lpips" in next(r for r in depth if r["key"] == "reference/condition/0")
+    assert res["data_sets"]["scenes"]["n_reference"] == 512
+    assert res["data_sets"]["emoji"]["n_reference"] == 608
     assert [r["method"] for r in rows] == [m.label for m in METHODS]
     measured = {r["key"]: r for r in rows if "lpips" in r and not r.get("reference")}
     assert set(r["model"] for r in measured.values()) == {"controlnet", "codi"}

@@ -116,7 +116,7 @@ def _add_measure(sub) -> None:
 
 def _add_latent(sub) -> None:
     from ..method.sampling import CONDITIONAL_SAMPLERS
-    from ..method.tasks import TASKS
+    from ..method.tasks import image_tasks
     from ..training.config import LatentConfig
     from ..training.modes import MODE_NAMES
     lat = sub.add_parser("latent", help="CoDi on latent (Stable Diffusion 1.x/2.x layout) models")
@@ -130,7 +130,8 @@ def _add_latent(sub) -> None:
     t.add_argument("--model-dir", required=True, help="SD directory in the diffusers layout")
     t.add_argument("--images", required=True, help="folder of training images (+ optional .txt captions)")
     t.add_argument("--mode", required=True, choices=MODE_NAMES)
-    t.add_argument("--task", required=True, choices=sorted(TASKS))
+    t.add_argument("--task", required=True, choices=image_tasks(),
+                   help="a task whose condition comes from the images (not depth)")
     t.add_argument("--out", required=True)
     t.add_argument("--size", type=int, default=d["image_size"], help="image size in pixels (default: the VAE's)")
     t.add_argument("--prompt", default=d["prompt"], help="prompt for images without a caption file")

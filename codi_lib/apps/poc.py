@@ -404,10 +404,11 @@ def run_poc(s: PocSettings) -> dict:
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The ``codi poc`` options (used by :mod:`codi_lib.apps.cli`); every default is the
     one of :class:`PocSettings`."""
-    from ..method.tasks import TASKS
+    from ..method.tasks import image_tasks
     d = {f.name: f.default for f in dataclasses.fields(PocSettings)}
     p.add_argument("--images", required=True, help="folder of your images (any sizes and formats)")
-    p.add_argument("--task", required=True, choices=sorted(TASKS))
+    p.add_argument("--task", required=True, choices=image_tasks(),
+                   help="a task whose condition comes from your images (not depth)")
     p.add_argument("--out", default=d["out"], help="output folder (runs, report.html)")
     p.add_argument("--on-bad", default=d["on_bad"], choices=["skip", "stop"],
                    help="unusable files: skip them (listed in the report) or stop before training")

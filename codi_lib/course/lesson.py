@@ -15,7 +15,7 @@ from ..evaluation.quality import quality
 from ..evaluation.timing import Timer
 from ..method.sampling import sample, sample_by_name
 from ..method.tasks import get_task, test_conditions
-from ..training.data import emoji_batch
+from ..training.scene_data import task_batch
 from ..training.paths import bench_dir, read_json, short
 from ..training.students import load_conditional
 from .benchtext import normalise
@@ -42,8 +42,8 @@ def first_look(n_images: int | None = None, teacher_steps: int = 50, student_ste
     if has_student(task, "codi") and has_student(task, "controlnet"):
         teacher, tcfg = load_conditional(student_dir(task, "controlnet"))
         student, scfg = load_conditional(student_dir(task, "codi"))
-        x = emoji_batch("test", n)
-        cond = test_conditions(task, x)
+        batch = task_batch(task, "test", n)   # depth: RGB + exact depth
+        x, cond = batch[:, :3], test_conditions(task, batch)
         noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))
         lt, lk = f"teacher, DDIM-{teacher_steps}", f"CoDi student, {student_steps} steps"
         with Timer() as tt:
@@ -76,11 +76,12 @@ def first_look(n_images: int | None = None, teacher_steps: int = 50, student_ste
 
 
 def test_batch(task: str = "sr4", n: int = 8, start: int = 0):
-    """``n`` test emoji from index ``start`` and their fixed conditions for ``task``
-    (:func:`codi_lib.method.tasks.test_conditions`): returns (x, cond). Introduced in
-    notebooks/04_adding_a_condition.ipynb."""
-    x = emoji_batch("test", n, start)
-    return x, test_conditions(task, x)
+    """``n`` test images of the task's data set (emoji, or scenes for ``depth``) from
+    index ``start`` and their fixed conditions for ``task``
+    (:func:`codi_lib.method.tasks.test_conditions`): returns (x, cond), x RGB only.
+    Introduced in notebooks/04_adding_a_condition.ipynb."""
+    batch = task_batch(task, "test", n, start)
+    return batch[:, :3], test_conditions(task, batch)
 
 
 test_batch.__test__ = False  # not a pytest test

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from ..method.sampling import sample_by_name
 from ..method.tasks import TASKS, test_conditions
-from ..training.data import emoji_batch
+from ..training.scene_data import task_batch
 from ..training.paths import students_dir as default_students_dir
 from ..training.students import load_conditional
 from .bench_report import goals, to_markdown, write_figures
@@ -186,6 +186,26 @@ def _paired(task: str, run: _Run, ref: Reference, specs, resamples: int, seed: i
     return out
 
 
+def _dataset_inputs(task: str, n_images, seeds: int, seed: int, resamples: int,
+                    extractor, split: str = "test") -> dict:
+    """What every task on ``task``'s data set shares: the test batch (``batch``, with the
+    depth channel for scenes) and its RGB ``x`` (evenly spaced subset of ``n_images``),
+    the FID/KID reference (the whole test split), the noises and the real-data floor
+    (random *train* images of the same data set)."""
+    full = task_batch(task, split, None)
+    n_all = full.shape[0]
+    pick = torch.linspace(0, n_all - 1, n_images).round().long() if n_images else torch.arange(n_all)
+    batch = full[pick]
+    x = batch[:, :3]
+    ref = Reference(cached_inception_features(full[:, :3], extractor=extractor))
+    noises = [torch.randn(x.shape, generator=torch.Generator().manual_seed(seed + s))
+              for s in range(seeds)]
+    floor_x = floor_images(len(x), "train" if split == "test" else "fit", seed, TASKS[task].dataset)
+    floor = _measure_samples(Method("floor", "", "floor", 0), [floor_x], None, ref, _Run(),
+                             resamples, seed, extractor)
+    return {"batch": batch, "x": x, "ref": ref, "noises": noises, "floor": floor, "n_all": n_all}
+
+
 def run_benchmark(out_dir, tasks=None, n_images: int | None = None, batch_size: int = 64,
                   students_dir=None, seed: int = 0, seeds: int = 3, resamples: int = RESAMPLES,
                   step_counts=STEP_COUNTS, progress: bool = True, extractor=None,
@@ -193,31 +213,27 @@ def run_benchmark(out_dir, tasks=None, n_images: int | None = None, batch_size: 
     """Measure every row of :func:`methods` on ``tasks`` (default: all). ``n_images``
     takes an evenly spaced subset of the test split (default: all of it; never a
     prefix, which is one unusual part of the alphabet); the FID/KID reference is always
-    the whole test split. Writes ``bench.json``, ``bench.md`` and one
-    ``quality_vs_nfe_<task>.png`` per task to ``out_dir``. ``split="val"`` measures on
-    the validation split carved from train instead (inputs and reference), for recipe
-    choices such as CM-II's learning rate; ``models`` keeps only the rows of those model
-    folders (the reference rows always stay). Notebook 06."""
+    the whole test split. Each task is measured on its own data set (emoji; the scenes for
+    ``depth``), with that set's reference and floor; the top-level floor and sizes are
+    those of the first task's set. ``split="val"`` measures on the validation split
+    carved from train instead (inputs and reference; floor from the rest of train), for
+    recipe choices such as CM-II's learning rate; ``models`` keeps only the rows of those
+    model folders (the reference rows always stay). Writes ``bench.json``, ``bench.md``
+    and one ``quality_vs_nfe_<task>.png`` per task to ``out_dir``. Notebook 06."""
+    if split not in ("test", "val"):
+        raise ValueError(f"split={split!r}: the benchmark measures on 'test' or 'val'")
     students_dir = default_students_dir(students_dir or None)
     tasks = list(tasks or TASKS)
     t_start = time.time()
-    if split not in ("test", "val"):
-        raise ValueError(f"split={split!r}: the benchmark measures on 'test' or 'val'")
-    x_ref = emoji_batch(split, None)
-    n_all = x_ref.shape[0]
-    pick = torch.linspace(0, n_all - 1, n_images).round().long() if n_images else torch.arange(n_all)
-    x = x_ref[pick]
-    n = x.shape[0]
     extractor = extractor if extractor is not None else get_fid_extractor()
-    ref = Reference(cached_inception_features(x_ref, extractor=extractor))
-    noises = [torch.randn(x.shape, generator=torch.Generator().manual_seed(seed + s))
-              for s in range(seeds)]
-    floor_split = "train" if split == "test" else "fit"
-    floor = _measure_samples(Method("floor", "", "floor", 0), [floor_images(n, floor_split, seed)],
-                             None, ref, _Run(), resamples, seed, extractor)
+    shared = {}   # per data set (emoji, scenes): inputs, FID reference, noise, floor
     rows, paired = [], []
     for task in tasks:
-        cond = test_conditions(task, x)
+        ds = TASKS[task].dataset
+        if ds not in shared:
+            shared[ds] = _dataset_inputs(task, n_images, seeds, seed, resamples, extractor, split)
+        batch, x, ref, noises, floor = (shared[ds][k] for k in ("batch", "x", "ref", "noises", "floor"))
+        cond = test_conditions(task, batch)
         run, loaded = _Run(), {}
         rows_here = [m for m in methods(step_counts) if m.reference or not models or m.model in models]
         for m in tqdm(rows_here, desc=f"bench {task}", disable=not progress):
@@ -248,6 +264,8 @@ def run_benchmark(out_dir, tasks=None, n_images: int | None = None, batch_size: 
             if r["task"] == task and "ms_per_image" in r and base:
                 r["speedup_vs_ddim50"] = base["ms_per_image"] / r["ms_per_image"]
         paired += _paired(task, run, ref, paired_specs(step_counts), resamples, seed)
+    first = shared[TASKS[tasks[0]].dataset]
+    n, n_all, floor = len(first["x"]), first["n_all"], first["floor"]
     result = {"rows": rows, "paired": paired, "split": split, "n_images": n, "n_reference": n_all,
               "seeds": seeds, "resamples": resamples, "batch_size": batch_size,
               "fid_floor": floor["fid"], "kid_floor": floor["kid"],
@@ -262,7 +280,10 @@ def run_benchmark(out_dir, tasks=None, n_images: int | None = None, batch_size: 
               "lpips_note": f"LPIPS (AlexNet) on images upsampled bilinearly to {LPIPS_SIZE}x{LPIPS_SIZE}",
               "hardware": f"{platform.machine()}, torch {torch.__version__}, "
                           f"{torch.get_num_threads()} threads",
-              "seconds": round(time.time() - t_start, 1)}
+              "seconds": round(time.time() - t_start, 1),
+              "data_sets": {ds: {"n_images": len(v["x"]), "n_reference": v["n_all"],
+                                 "fid_floor": v["floor"]["fid"], "kid_floor": v["floor"]["kid"]}
+                            for ds, v in shared.items()}}
     result["goals"] = goals(result)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

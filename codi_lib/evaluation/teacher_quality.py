@@ -56,15 +56,20 @@ def teacher_samples(teacher, cfg, n: int, steps: int = 50, sampler: str = "ddim"
     return torch.cat(out)
 
 
-def reference_images(split: str = "test") -> torch.Tensor:
-    """The real images of an emoji split as floats in [-1, 1]. Notebook 02."""
+def reference_images(split: str = "test", dataset: str = "emoji") -> torch.Tensor:
+    """The real images (RGB) of a split of ``dataset`` ("emoji", or "scenes": the depth
+    task's rendered scenes) as floats in [-1, 1]. Notebook 02."""
+    if dataset == "scenes":
+        from ..training.scene_data import load_scenes, scene_tensor
+        return scene_tensor(load_scenes(split))[:, :3]
     from ..training.data import emoji_batch
     return emoji_batch(split, None)
 
 
-def floor_images(n: int, split: str = "train", seed: int = 0) -> torch.Tensor:
+def floor_images(n: int, split: str = "train", seed: int = 0,
+                 dataset: str = "emoji") -> torch.Tensor:
     """``n`` random real images of ``split`` (the floor's stand-in for samples)."""
-    pool = reference_images(split)
+    pool = reference_images(split, dataset)
     if n > len(pool):
         raise ValueError(f"n={n} exceeds the {len(pool)} images of split {split!r}")
     idx = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))[:n]

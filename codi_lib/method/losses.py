@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from .schedule import NoiseSchedule, consistency_fn
+from .tasks import degrade_batch
 
 
 @dataclass
@@ -116,7 +117,8 @@ def codi_loss(schedule: NoiseSchedule, cfg: CoDiLossConfig, task, ode_model=None
 
     def loss_fn(model, ema_model, x, gen, step):
         b = x.shape[0]
-        cond = task.degrade(x, gen).to(x.device)
+        cond, x = degrade_batch(task, x, gen)  # depth: channel 4 of x is the condition's
+        cond = cond.to(x.device)
         if text is not None:
             text(x, gen, (model, ema_model, ode_model))
         if encode is not None:

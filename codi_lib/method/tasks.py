@@ -1,6 +1,9 @@
 """Conditional tasks: each turns clean images into the condition the model sees.
 
 A task is one :class:`Task` entry in :data:`TASKS`; adding a task is one new entry.
+Most tasks degrade the RGB image itself; ``depth`` reads the exact depth, which its
+batches carry as a 4th channel after RGB (``Task.extra_channels``; split off by
+:func:`degrade_batch` before the image is noised).
 Randomness (inpainting masks) comes from a ``torch.Generator`` so the test split's
 conditions are fixed by :func:`test_conditions`' seed and every method sees identical
 inputs. Introduced in ``notebooks/04_adding_a_condition.ipynb``. No paper equation: these
@@ -24,13 +27,19 @@ class Task:
     """One conditional task: ``degrade(x, gen) -> cond``, a way to show ``cond``, and
     ``as_output(cond)``: the condition itself turned into an image, the no-model
     baseline of the benchmark (bicubic upsampling for SR; the known pixels with the
-    hole filled by their mean colour for inpainting; the edge map for Canny)."""
+    hole filled by their mean colour for inpainting; the edge map for Canny and the
+    depth map for depth). ``dataset`` names the images the task is trained and measured
+    on ("emoji", or "scenes" with exact depth: :mod:`codi_lib.training.scene_data`);
+    ``extra_channels`` counts the channels its batches carry after RGB for ``degrade``
+    alone (depth: 1)."""
     name: str
     title: str
     cond_channels: int
     degrade: Callable[[torch.Tensor, torch.Generator], torch.Tensor]
     show: Callable[[torch.Tensor], torch.Tensor]
     as_output: Callable[[torch.Tensor], torch.Tensor] | None = None  # no-model baseline
+    dataset: str = "emoji"
+    extra_channels: int = 0
 
 
 def super_resolution_4x(x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
@@ -93,6 +102,53 @@ def canny_edges(x: torch.Tensor, gen: torch.Generator | None = None, sigma: floa
     return torch.from_numpy(edges * 2 - 1)[:, None].to(x.device, x.dtype)
 
 
+def normalise_depth(z: torch.Tensor) -> torch.Tensor:
+    """Depth (B, 1, H, W) -> [-1, 1] per image, near = bright: c = 1 - 2 (z - z_min) /
+    (z_max - z_min) with each image's own min and max (a constant map gives +1). Only
+    the order and relative spacing of depths survive, as in depth ControlNets."""
+    lo = z.amin((2, 3), keepdim=True)
+    span = z.amax((2, 3), keepdim=True) - lo
+    return (1 - 2 * (z - lo) / span.clamp_min(1e-8)).clamp(-1, 1)
+
+
+def depth_condition(x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+    """Depth condition: the exact depth, which a scene batch (B, 4, H, W) carries as
+    channel 4 (camera-space z, from :func:`codi_lib.training.scene_data.task_batch`),
+    normalised per image by :func:`normalise_depth` to one channel in [-1, 1], near =
+    +1. It never looks at the RGB channels. Deterministic. Introduced in notebook 04."""
+    if x.shape[1] != 4:
+        raise ValueError(
+            f"the depth task needs the exact depth as channel 4 of the batch (RGB + depth), "
+            f"got {x.shape[1]} channels; scene batches come from "
+            "codi_lib.training.scene_data.task_batch('depth')")
+    return normalise_depth(x[:, 3:4].float()).to(x.dtype)
+
+
+def disparity_to_depth_condition(disparity: torch.Tensor, size: int = 32) -> torch.Tensor:
+    """A stereo disparity map (H, W) -> the depth condition (1, 1, size, size).
+
+    Exactly: (1) a pixel is valid where the disparity is finite and > 0 (the
+    Middlebury maps of ``skimage.data.stereo_motorcycle`` mark unknown pixels with
+    inf); (2) relative depth = 1 / disparity (depth = focal x baseline / disparity,
+    known only up to that scale, which (5) removes); (3) the centred square of side
+    min(H, W) is kept, as for a learner's own images; (4) it is area-averaged to
+    ``size`` x ``size`` over the valid pixels only (mean of depth x valid over mean of
+    valid, ``adaptive_avg_pool2d``), a cell without any valid pixel taking the largest
+    (farthest) cell depth; (5) :func:`normalise_depth`: per image to [-1, 1], near = +1."""
+    d = disparity.float()
+    valid = torch.isfinite(d) & (d > 0)
+    z = torch.where(valid, 1.0 / torch.where(valid, d, torch.ones_like(d)), torch.zeros_like(d))
+    h, w = z.shape
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    z, v = (a[None, None, top:top + side, left:left + side].float() for a in (z, valid))
+    total = F.adaptive_avg_pool2d(z * v, size)
+    share = F.adaptive_avg_pool2d(v, size)
+    cells = total / share.clamp_min(1e-12)
+    far = cells[share > 0].max() if bool((share > 0).any()) else torch.tensor(1.0)
+    return normalise_depth(torch.where(share > 0, cells, far))
+
+
 def _show_rgb(c):
     return c[:, :3].clamp(-1, 1)
 
@@ -119,7 +175,15 @@ TASKS: dict[str, Task] = {
     "inpaint": Task("inpaint", "inpainting (free-form and box masks)", 4, inpainting,
                     _show_inpaint, _inpaint_as_output),
     "canny": Task("canny", "Canny edges to image", 1, canny_edges, _show_gray, _show_gray),
+    "depth": Task("depth", "depth to image (procedural scenes)", 1, depth_condition,
+                  _show_gray, _show_gray, dataset="scenes", extra_channels=1),
 }
+
+
+def image_tasks() -> list[str]:
+    """Names of the tasks whose condition comes from an RGB image alone: the ones that
+    can train on a folder of your own pictures (not ``depth``, which needs exact depth)."""
+    return sorted(n for n, t in TASKS.items() if not t.extra_channels)
 
 
 def get_task(name: str) -> Task:
@@ -129,9 +193,21 @@ def get_task(name: str) -> Task:
     return TASKS[name]
 
 
+def degrade_batch(task: Task, x: torch.Tensor, gen: torch.Generator):
+    """(cond, image) of a training batch: the condition ``task.degrade(x, gen)`` and the
+    image the model learns, ``x`` without the task's extra channels (the depth task's
+    batches carry the exact depth after RGB; its condition reads it, the model never
+    generates it). Any object with a ``degrade`` method serves as ``task``; without
+    ``extra_channels`` it has none."""
+    cond = task.degrade(x, gen)
+    extra = getattr(task, "extra_channels", 0)
+    return cond, (x[:, :x.shape[1] - extra] if extra else x)
+
+
 def test_conditions(task: Task | str, x: torch.Tensor, seed: int = TEST_SEED) -> torch.Tensor:
     """The fixed conditions of a test set: every method is measured on these exact
-    inputs. Introduced in notebook 04."""
+    inputs. ``x`` is the task's batch (for depth: RGB + exact depth, from
+    :func:`codi_lib.training.scene_data.task_batch`). Introduced in notebook 04."""
     task = get_task(task) if isinstance(task, str) else task
     return task.degrade(x, torch.Generator().manual_seed(seed))
 

@@ -47,7 +47,7 @@ class TeacherConfig:
     unet: UNetConfig = field(default_factory=UNetConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    data: str = "emoji"  # "emoji" (train split), "emoji-fit" (train minus val) or a folder
+    data: str = "emoji"  # "emoji" (train split), "emoji-fit" (train minus val), "scenes", "scenes-fit" or a folder
     min_snr_gamma: float = 0.0  # > 0: Min-SNR-gamma loss weighting (Hang et al. 2023)
     init_from: str = ""  # an exported teacher folder to start from (a warm start, new optimiser)
     kind: str = "teacher"

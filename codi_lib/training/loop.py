@@ -64,8 +64,10 @@ def images_to_tensor(images) -> torch.Tensor:
 
 def get_batch(images_u8: torch.Tensor, idx: torch.Tensor, hflip: bool,
               gen: torch.Generator) -> torch.Tensor:
-    """Float batch in [-1, 1] from uint8 images, with random horizontal flips."""
-    x = uint8_to_float(images_u8[idx])
+    """Float batch in [-1, 1] from uint8 images, with random horizontal flips. A float
+    tensor is taken as it is (the scenes: RGB in [-1, 1] plus the exact depth as channel
+    4, flipped together with the image)."""
+    x = images_u8[idx].float() if images_u8.is_floating_point() else uint8_to_float(images_u8[idx])
     if hflip:
         flip = torch.rand(len(idx), generator=gen) < 0.5
         x[flip] = x[flip].flip(-1)

@@ -18,10 +18,11 @@ from ..method.schedule import NoiseSchedule
 from ..method.tasks import get_task, test_conditions
 from .checkpoint import latest_checkpoint, load_weights, save_tensors, training_record
 from .config import ConditionalConfig, load_config, save_config
-from .data import emoji_batch, load_emoji, make_grid_image
-from .loop import LoopResult, images_to_tensor, train_loop
+from .data import make_grid_image
+from .loop import LoopResult, train_loop
 from .modes import get_mode, mode_loss, models_for_mode
 from .paths import resolve
+from .scene_data import task_batch, training_tensor
 from .teacher import load_teacher
 
 
@@ -49,8 +50,8 @@ def make_cond_sample_fn(cfg: ConditionalConfig, n: int = 8):
     """Writes ``samples/step-XXXXXXX.png`` rows: condition, 1-step, 4-step (CoDi modes)
     or DDIM-25 (controlnet), ground truth: on fixed test images."""
     task = get_task(cfg.task)
-    x = emoji_batch("test", n)
-    cond = test_conditions(task, x)
+    batch = task_batch(task, "test", n)   # depth: RGB + exact depth
+    x, cond = batch[:, :3], test_conditions(task, batch)
 
     def sample_fn(ema_model, step, out_dir):
         dev = next(ema_model.parameters()).device
@@ -77,8 +78,9 @@ def train_conditional(cfg: ConditionalConfig, out_dir, resume=True, progress=Tru
     split = {"emoji": "train", "emoji-fit": "fit"}.get(cfg.data)
     if images is None and split is None:
         raise ValueError(f"data={cfg.data!r}: conditional runs train on 'emoji' (the train "
-                         "split) or 'emoji-fit' (train minus the validation split)")
-    imgs = images if images is not None else images_to_tensor(load_emoji(split).images)
+                         "split of the task's data set) or 'emoji-fit' (train minus the "
+                         "validation split)")
+    imgs = images if images is not None else training_tensor(cfg.task, split)
     return train_loop(cfg, model, imgs, make_loss(cfg, ode_model), out_dir,
                       sample_fn=make_cond_sample_fn(cfg), resume=resume, progress=progress,
                       stop_after=stop_after)

@@ -12,6 +12,7 @@ from .checkpoint import latest_checkpoint, load_weights, save_weights, training_
 from .config import TeacherConfig, load_config, save_config
 from ..method.models import build_unet, count_parameters, unet_forward
 from ..method.schedule import NoiseSchedule
+from ..method.tasks import degrade_batch
 from .loop import LoopResult, train_loop
 from .paths import teacher_dir
 
@@ -57,7 +58,10 @@ def denoising_loss(schedule: NoiseSchedule, task=None, encode=None, text=None,
 
     def loss_fn(model, ema_model, x, gen, step):
         b = x.shape[0]
-        cond = task.degrade(x, gen).to(x.device) if task is not None else None
+        cond = None
+        if task is not None:  # depth: x carries the exact depth as channel 4, for cond only
+            cond, x = degrade_batch(task, x, gen)
+            cond = cond.to(x.device)
         if text is not None:
             text(x, gen, (model,))
         if encode is not None:
@@ -93,11 +97,16 @@ def make_sample_fn(cfg: TeacherConfig, n: int = 16, steps: int = 25):
 
 
 def load_training_images(cfg: TeacherConfig):
-    """uint8 tensor (N, C, H, W) of the training images named by ``cfg.data``."""
+    """uint8 tensor (N, C, H, W) of the training images named by ``cfg.data``: "emoji" /
+    "emoji-fit", "scenes" / "scenes-fit" (the rendered scenes' RGB, without their depth:
+    the teacher is unconditional) or a folder."""
     from .data import ImageFolderDataset, load_emoji
     from .loop import images_to_tensor
     if cfg.data in ("emoji", "emoji-fit"):
         return images_to_tensor(load_emoji("train" if cfg.data == "emoji" else "fit").images)
+    if cfg.data in ("scenes", "scenes-fit"):
+        from .scene_data import load_scenes
+        return images_to_tensor(load_scenes("train" if cfg.data == "scenes" else "fit").images)
     return ImageFolderDataset(cfg.data, size=cfg.unet.sample_size).images
 
 

@@ -19,7 +19,8 @@ from ...evaluation.quality import quality_per_image
 from ...evaluation.timing import Timer
 from ...method.sampling import sample_by_name
 from ...method.tasks import TASKS, get_task, test_conditions
-from ...training.data import load_emoji, uint8_to_float
+from ...training.data import load_emoji
+from ...training.scene_data import load_scenes, task_batch
 from ...training.paths import fast_mode, students_dir
 from ...training.students import load_conditional
 from .pictures import (CURTAIN_POSITIONS, DEFAULT_SCALE, _fmt_seconds, caption_html, curtain_frames, display_images,
@@ -333,15 +334,19 @@ def lesson_images(images=DEFAULT_IMAGES, task: str = "sr4"):
     """The ground truths (N, 3, 32, 32) of test-split indices ``images`` and their fixed
     conditions for ``task``: :func:`codi_lib.method.tasks.test_conditions` on the test split up
     to the largest index, so they are exactly the conditions of the benchmark
-    (notebook 06). Returns (x, cond, names). Introduced in
+    (notebook 06). The images are the task's own data set (emoji; rendered scenes, named
+    by seed, for ``depth``). Returns (x, cond, names). Introduced in
     notebooks/07_side_by_side.ipynb; no paper equation."""
-    data = load_emoji("test")
+    if get_task(task).dataset == "scenes":
+        names = [f"scene {s}" for s in load_scenes("test").seeds]
+    else:
+        names = [str(n) for n in load_emoji("test").names]
     idx = list(images)
-    if not idx or min(idx) < 0 or max(idx) >= len(data):
-        raise ValueError(f"test image indices must be in [0, {len(data)}), got {idx}")
-    head = uint8_to_float(torch.from_numpy(data.images[:max(idx) + 1]).permute(0, 3, 1, 2))
+    if not idx or min(idx) < 0 or max(idx) >= len(names):
+        raise ValueError(f"test image indices must be in [0, {len(names)}), got {idx}")
+    head = task_batch(task, "test", max(idx) + 1)    # depth: RGB + exact depth
     cond = test_conditions(task, head)
-    return head[idx], cond[idx], tuple(str(data.names[i]) for i in idx)
+    return head[idx, :3], cond[idx], tuple(names[i] for i in idx)
 
 
 def build_frames(tasks=DEFAULT_TASKS, images=DEFAULT_IMAGES, seeds=DEFAULT_SEEDS,
