@@ -253,18 +253,6 @@ def test_language_follows_the_notebook_folder_and_codi_lang(tmp_path, monkeypatc
     assert language() == "en"
 
 
-def _setup_is_current() -> bool:
-    """scripts/setup.sh's stamp matches pyproject.toml + setup.sh (as tests/test_make_course.py)."""
-    import hashlib
-    import os
-    stamp = REPO / ".venv" / ".codi-setup"
-    if not stamp.is_file():
-        return False
-    src = (REPO / "pyproject.toml").read_bytes() + (REPO / "scripts" / "setup.sh").read_bytes()
-    want = hashlib.sha256(src).hexdigest()[:16] + os.environ.get("CODI_TORCH_INDEX", "")
-    return stamp.read_text().strip() == want
-
-
 @pytest.mark.slow
 def test_make_course_ja_serves_the_japanese_notebook_00_with_a_japanese_interface(tmp_path):
     """The README's command `make course-ja`, run for real: the lab page (HTTP 200),
@@ -272,32 +260,12 @@ def test_make_course_ja_serves_the_japanese_notebook_00_with_a_japanese_interfac
     language set to ja_JP and the Japanese language pack installed."""
     import os
     import shutil
-    import signal
-    import socket
-    import subprocess
-    import threading
-    import time
     import urllib.request
-    if shutil.which("make") is None or not _setup_is_current():
+
+    from lab_launch import running_make, setup_is_current
+    if shutil.which("make") is None or not setup_is_current():
         pytest.skip(".venv is not set up for this checkout (run `make setup`; `make test` does)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, CODI_PORT=str(port), CODI_LAB_ARGS="--no-browser", CODI_FAST="1",
-               JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-               JUPYTER_DATA_DIR=str(tmp_path / "data"))
-    env.pop("MAKEFLAGS", None)
-    proc = subprocess.Popen(["make", "course-ja"], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
-    url_re = re.compile(r"(http://(?:127\.0\.0\.1|localhost):\d+/lab\?token=[0-9a-f]+)")
-    try:
-        url, end = None, time.time() + 180
-        while url is None and time.time() < end and proc.poll() is None:
-            url = next((m.group(1) for ln in list(lines) for m in [url_re.search(ln)] if m), None)
-            time.sleep(0.3)
-        assert url, "make course-ja printed no address with a token:\n" + "".join(lines)[-3000:]
+    with running_make("course-ja", tmp_path) as (url, lines):
         command = next(ln for ln in lines if "jupyter lab" in ln)
         assert "notebooks/ja/00_welcome.ipynb" in command
         assert ("--allow-root" in command) == (os.geteuid() == 0)
@@ -312,15 +280,6 @@ def test_make_course_ja_serves_the_japanese_notebook_00_with_a_japanese_interfac
             assert json.loads(r.read())["settings"]["locale"] == "ja_JP"
         with urllib.request.urlopen(f"{base}/lab/api/translations?token={token}", timeout=30) as r:
             assert "ja_JP" in json.loads(r.read())["data"], "the Japanese language pack is not installed"
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(30)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
 
 
 def test_a_changed_english_cell_is_stale_a_new_one_missing(tmp_path, monkeypatch):

@@ -15,21 +15,15 @@ No paper equation: this is course tooling.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import shutil
-import signal
-import socket
-import subprocess
-import threading
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from lab_launch import running_make, setup_is_current
+
 CHROMIUM = Path(os.environ.get("CODI_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -37,74 +31,18 @@ TITLE = "Welcome"  # in the first cell of notebooks/00_welcome.ipynb
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def _setup_is_current() -> bool:
-    """The same check as scripts/setup.sh: its stamp matches pyproject.toml + setup.sh."""
-    stamp = REPO / ".venv" / ".codi-setup"
-    if not stamp.is_file():
-        return False
-    src = (REPO / "pyproject.toml").read_bytes() + (REPO / "scripts" / "setup.sh").read_bytes()
-    want = hashlib.sha256(src).hexdigest()[:16] + os.environ.get("CODI_TORCH_INDEX", "")
-    return stamp.read_text().strip() == want
-
-
 if shutil.which("make") is None:
     pytest.skip("`make` is not installed", allow_module_level=True)
-if not _setup_is_current():
+if not setup_is_current():
     pytest.skip(".venv is not set up for this checkout (run `make setup` first; `make test` "
                 "does)", allow_module_level=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-URL_RE = re.compile(r"(http://(?:127\.0\.0\.1|localhost):(\d+)/lab\?token=([0-9a-f]+))")
 
 
 @pytest.fixture(scope="module")
 def make_course(tmp_path_factory):
     """``make course`` running in the repository; yields (url with token, output lines)."""
-    tmp = tmp_path_factory.mktemp("make-course")
-    env = dict(os.environ, CODI_PORT=str(_free_port()), CODI_LAB_ARGS="--no-browser",
-               CODI_FAST="1",
-               # JupyterLab's settings, workspaces, runtime and data files go to tmp, not ~
-               JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
-               JUPYTER_DATA_DIR=str(tmp / "data"))
-    env.pop("MAKEFLAGS", None)
-    proc = subprocess.Popen(["make", "course"], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
-    reader.start()
-    try:
-        url = None
-        end = time.time() + 180
-        while time.time() < end and url is None:
-            for line in list(lines):
-                m = URL_RE.search(line)
-                if m:
-                    url = m.group(1)
-                    break
-            if url is None and proc.poll() is not None:
-                reader.join(5)
-                pytest.fail("make course exited (status {}) before printing the address:\n{}"
-                            .format(proc.returncode, "".join(lines)[-4000:]))
-            time.sleep(0.3)
-        if url is None:
-            pytest.fail("make course printed no address with a token within 3 minutes:\n"
-                        + "".join(lines)[-4000:])
-        yield url, lines
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)  # make and JupyterLab (its own session)
-            proc.wait(30)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+    with running_make("course", tmp_path_factory.mktemp("make-course")) as started:
+        yield started
 
 
 def test_make_course_serves_the_lab(make_course):
