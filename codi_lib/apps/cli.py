@@ -57,7 +57,8 @@ def _add_train(sub) -> None:
     c.add_argument("--mode", required=True, choices=MODE_NAMES)
     c.add_argument("--task", required=True, choices=sorted(TASKS))
     c.add_argument("--out", required=True, help="run folder")
-    c.add_argument("--teacher", default=d["teacher"], help="exported unconditional teacher")
+    c.add_argument("--teacher", default=d["teacher"], help="exported unconditional teacher "
+                   "(default: data/teacher, or data/teacher-scenes for the depth task)")
     c.add_argument("--init-from", default=d["init_from"], help="cm-two-stage: exported controlnet model")
     _add_run_flags(c)
     e = sub.add_parser("export-teacher", help="export EMA weights of a run for shipping")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..evaluation.bench import METHODS
 from ..method.models import count_parameters
+from ..method.tasks import get_task
 from ..training.config import ConditionalConfig, TeacherConfig, apply_overrides
 from ..training.paths import RUNS_DIR, RunDir, read_json, short, teacher_dir
 from ..training.paths import students_dir as students_root
@@ -185,12 +186,17 @@ class ConditionalModel:
         return f"ConditionalModel({self.task}/{self.name}, {kind}, {self.steps} steps, {short(self.path)})"
 
 
+def _task_teacher(task: str) -> Path:
+    """The shipped teacher a task's models build on (data/teacher-scenes for depth)."""
+    return teacher_dir(get_task(task).dataset)
+
+
 def _stand_in_ready(task: str, name: str) -> bool:
     """A stand-in for ``task/name`` exists and was made with the current teacher."""
     dest = stand_in_dir() / task / name
     return ((dest / "controlnet.safetensors").is_file()
             and read_json(dest / "record.json").get("teacher_steps")
-            == read_json(teacher_dir() / "record.json").get("steps"))
+            == read_json(_task_teacher(task) / "record.json").get("steps"))
 
 
 def _stand_in(task: str, name: str, steps: int, students_dir) -> Path:
@@ -200,12 +206,12 @@ def _stand_in(task: str, name: str, steps: int, students_dir) -> Path:
     dest = stand_in_dir() / task / name
     if _stand_in_ready(task, name):
         return dest
-    teacher_stamp = read_json(teacher_dir() / "record.json").get("steps")
+    teacher_stamp = read_json(_task_teacher(task) / "record.json").get("steps")
     mode, sets = CONDITIONAL_RECIPES[name]
     init = ""
     if mode == "cm-two-stage":  # CM-II starts from a trained controlnet model
         init = str(load_or_train_conditional(task, "controlnet", students_dir, steps, quiet=True).path)
-    cfg = ConditionalConfig(mode=mode, task=task, teacher=str(teacher_dir()), init_from=init)
+    cfg = ConditionalConfig(mode=mode, task=task, teacher=str(_task_teacher(task)), init_from=init)
     apply_overrides(cfg, [*sets, f"train.max_steps={steps}", "train.batch_size=8",
                           "train.warmup_steps=1", "train.sample_every=0", "train.log_every=1"])
     run = stand_in_dir() / "_runs" / f"{task}-{name}"

@@ -19,6 +19,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from ..training.paths import dataset_of
 from .fidkid import Reference, cached_inception_features
 
 LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
@@ -86,18 +87,19 @@ def teacher_quality(teacher, cfg, n: int | None = None, reference: str = "test",
     Returns the dict written to ``quality.json``.
     Notebook 02."""
     t0 = time.perf_counter()
-    real = reference_images(reference)
+    dataset = dataset_of(cfg.data)   # the scene teacher is measured on the scenes
+    real = reference_images(reference, dataset)
     n = n or len(real)
     ref = Reference(cached_inception_features(real))
     samples = teacher_samples(teacher, cfg, n, steps=steps, seed=seed, progress=progress)
     if grid:
         from ..training.data import make_grid_image
         make_grid_image(samples[:64], nrow=8).save(grid)
-    floor = floor_images(n, floor_split, seed=seed)
+    floor = floor_images(n, floor_split, seed=seed, dataset=dataset)
     s = ref.score(samples)
     f = ref.score(floor)
     return {
-        "n": n, "reference": f"{reference} split ({len(real)} images)",
+        "n": n, "reference": f"{dataset} {reference} split ({len(real)} images)",
         "floor": f"{n} random {floor_split} images",
         "sampler": f"DDIM-{steps}, seed {seed}",
         "fid": round(s["fid"], 2), "fid_floor": round(f["fid"], 2),

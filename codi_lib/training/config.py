@@ -17,7 +17,9 @@ from pathlib import Path
 from ..method.losses import CoDiLossConfig
 from ..method.models import UNetConfig
 from ..method.schedule import ScheduleConfig
+from ..method.tasks import get_task
 from .modes import get_mode
+from .paths import TEACHERS
 
 
 @dataclass
@@ -109,7 +111,7 @@ class ConditionalConfig:
     of :data:`codi_lib.training.modes.MODES`. Introduced in notebooks/05_consistency_loss.ipynb."""
     mode: str = "codi"
     task: str = "sr4"
-    teacher: str = "data/teacher"   # exported unconditional teacher
+    teacher: str = ""               # exported unconditional teacher; "" = the task's data set's
     init_from: str = ""             # cm-two-stage: exported ``controlnet`` model folder
     embedding_channels: tuple = (16,)
     loss: CoDiLossConfig = field(default_factory=CoDiLossConfig)
@@ -118,11 +120,14 @@ class ConditionalConfig:
         sample_every=500))
     unet: UNetConfig = field(default_factory=UNetConfig)          # copied from the teacher
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)  # copied from the teacher
-    data: str = "emoji"  # "emoji" (train split) or "emoji-fit" (train minus the val split)
+    data: str = "emoji"  # the task's data set: "emoji" = its train split, "emoji-fit" = train
+    #                      minus the val split (the names hold for the depth task's scenes too)
     kind: str = "conditional"
 
     def __post_init__(self):
         self.embedding_channels = tuple(self.embedding_channels)
+        if not self.teacher:   # data/teacher, or data/teacher-scenes for the depth task
+            self.teacher = TEACHERS[get_task(self.task).dataset]
         _check_mode(self.mode, self.init_from, "a trained controlnet model folder")
 
 

@@ -8,6 +8,7 @@ folder                  function                    moved by
 ======================  ==========================  =====================================
 ``data/``               :func:`data_dir`            ``CODI_DATA_DIR``
 ``data/teacher``        :func:`teacher_dir`         ``CODI_DATA_DIR``
+``data/teacher-scenes`` :func:`teacher_dir` (scenes) ``CODI_DATA_DIR``
 ``data/students``       :func:`students_dir`        ``CODI_STUDENTS_DIR`` (else ``CODI_DATA_DIR``)
 ``data/bench``          :func:`bench_dir`           ``CODI_BENCH_DIR`` (else ``CODI_DATA_DIR``)
 ``runs/``               :data:`RUNS_DIR`            (never moves)
@@ -80,9 +81,23 @@ def data_dir() -> Path:
     return _env_path(DATA_DIR_ENV) or REPO_DIR / "data"
 
 
-def teacher_dir() -> Path:
-    """The shipped unconditional teacher: ``data/teacher``."""
-    return data_dir() / "teacher"
+#: The shipped unconditional teacher of each data set, as a config path (``data/...``,
+#: found by :func:`resolve` from any working directory).
+TEACHERS = {"emoji": "data/teacher", "scenes": "data/teacher-scenes"}
+
+
+def teacher_dir(dataset: str = "emoji") -> Path:
+    """The shipped unconditional teacher of ``dataset``: ``data/teacher`` (emoji) or
+    ``data/teacher-scenes`` (the rendered scenes of the depth task)."""
+    if dataset not in TEACHERS:
+        raise ValueError(f"dataset={dataset!r}: no shipped teacher; known: {sorted(TEACHERS)}")
+    return data_dir() / Path(TEACHERS[dataset]).name
+
+
+def dataset_of(data: str) -> str:
+    """The data set a config's ``data`` field draws from: "scenes" for "scenes" /
+    "scenes-fit", "emoji" for "emoji" / "emoji-fit" (and for an image folder)."""
+    return "scenes" if data in ("scenes", "scenes-fit") else "emoji"
 
 
 def students_dir(override=None) -> Path:

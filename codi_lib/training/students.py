@@ -75,11 +75,12 @@ def train_conditional(cfg: ConditionalConfig, out_dir, resume=True, progress=Tru
     torch.manual_seed(cfg.train.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"  # where accelerate will train
     model, ode_model = build_for_mode(cfg, device)
-    split = {"emoji": "train", "emoji-fit": "fit"}.get(cfg.data)
+    split = {"emoji": "train", "emoji-fit": "fit", "scenes": "train",
+             "scenes-fit": "fit"}.get(cfg.data)
     if images is None and split is None:
-        raise ValueError(f"data={cfg.data!r}: conditional runs train on 'emoji' (the train "
-                         "split of the task's data set) or 'emoji-fit' (train minus the "
-                         "validation split)")
+        raise ValueError(f"data={cfg.data!r}: conditional runs train on 'emoji' or 'scenes' "
+                         "(the train split of the task's data set) or 'emoji-fit' / "
+                         "'scenes-fit' (train minus the validation split)")
     imgs = images if images is not None else training_tensor(cfg.task, split)
     return train_loop(cfg, model, imgs, make_loss(cfg, ode_model), out_dir,
                       sample_fn=make_cond_sample_fn(cfg), resume=resume, progress=progress,

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Train, export and measure the two shipped unconditional teachers with the one recipe in
+# configs/teacher.json (cosine betas, v-prediction, Min-SNR-5 weighting, EMA 0.999 with
+# warm-up, batch 64, lr 2e-4; chosen on the validation split, see data/teacher/README.md):
+#
+#   emoji  -> data/teacher         (trained on the emoji "fit" split: train minus val)
+#   scenes -> data/teacher-scenes  (trained on the scenes "fit" split; the depth task's prior)
+#
+# Resumable: rerunning continues each run from its newest checkpoint (runs/teachers/<name>).
+# Each teacher is exported with its 64-sample DDIM-50 grid and quality.json (FID/KID of
+# N samples against the whole test split beside the real-data floor; high-frequency ratio).
+#
+#   bash scripts/train_teachers.sh emoji 8000      # one teacher, to step 8000
+#   bash scripts/train_teachers.sh scenes 4000
+#   THREADS=1 bash scripts/train_teachers.sh scenes 4000   # one lane of two
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NAME=${1:?usage: train_teachers.sh emoji|scenes STEPS}
+STEPS=${2:?usage: train_teachers.sh emoji|scenes STEPS}
+export OMP_NUM_THREADS=${THREADS:-2}
+CODI=${CODI:-.venv/bin/codi}
+case "$NAME" in
+  emoji)  DATA=emoji-fit;  DEST=data/teacher ;;
+  scenes) DATA=scenes-fit; DEST=data/teacher-scenes ;;
+  *) echo "unknown teacher $NAME (emoji or scenes)" >&2; exit 2 ;;
+esac
+RUN=runs/teachers/$NAME
+mkdir -p "$RUN"
+echo "$(date +%T) train $NAME to step $STEPS"
+$CODI train-teacher --out "$RUN" --config configs/teacher.json --no-progress \
+  --set data=$DATA --set train.max_steps="$STEPS" >> "$RUN/train.log" 2>&1
+echo "$(date +%T) export $NAME -> $DEST"
+$CODI export-teacher "$RUN" "$DEST"
+$CODI eval-teacher --teacher "$DEST" --grid "$DEST/samples_ddim50.png" > "$RUN/eval.log" 2>&1
+echo "$(date +%T) measured: $DEST/quality.json"
