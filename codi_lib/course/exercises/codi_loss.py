@@ -1,10 +1,12 @@
-"""Exercises of notebook 05: the CoDi loss (C5)-(C7); registered in :data:`~codi_lib.course.exercises.EXERCISES`."""
+"""Exercises of notebook 05: the CoDi loss (C5)-(C7); registered in :data:`~codi_lib.course.exercises.EXERCISES`.
+Messages go through :func:`~.i18n.tr` (the course's language)."""
 from __future__ import annotations
 
 import torch
 from ...method import losses as L
 from ...method import schedule as S
 from ...method import tasks as T
+from .i18n import Msg, tr
 from .machinery import (Case, CheckResult, EXERCISES, _as_tensor, _close, _randn, _schedule, register, run_cases)
 
 
@@ -153,7 +155,7 @@ def _codi_cases():
         for desc, w in _CODI_MISTAKES.items():
             with torch.no_grad():
                 mist[desc] = _codi_variant(model, ema, x, cond, seed, sch, cfg, **w)
-        cases.append(Case(f"{label}, batch of {b}",
+        cases.append(Case(Msg("{label}, batch of {b}", label=Msg(label), b=b),
                           {"model": model, "ema_model": ema, "x": x, "cond": cond,
                            "gen": torch.Generator().manual_seed(seed), "schedule": sch, "cfg": cfg},
                           expected.detach(), mist))
@@ -175,8 +177,8 @@ def _loss_value(v):
         v = v[0]
     t = _as_tensor(v)
     if t.numel() != 1:
-        raise TypeError(f"expected a scalar loss, got a tensor of shape {tuple(t.shape)}: "
-                        "average the squared differences with torch.mean")
+        raise TypeError(tr("expected a scalar loss, got a tensor of shape {shape}: "
+                           "average the squared differences with torch.mean", shape=tuple(t.shape)))
     return t.reshape(())
 
 
@@ -194,15 +196,15 @@ def _codi_gradient_message(fn) -> str | None:
     except Exception:
         return None
     if not isinstance(loss, torch.Tensor) or loss.grad_fn is None:
-        return ("the loss carries no gradient: the online prediction f(z_t, t) must be "
-                "computed with gradient (only the ODE step and the EMA target go under "
-                "torch.no_grad).")
+        return tr("the loss carries no gradient: the online prediction f(z_t, t) must be "
+                  "computed with gradient (only the ODE step and the EMA target go under "
+                  "torch.no_grad).")
     loss.backward()
     if any(p.grad is not None and p.grad.abs().sum() > 0 for p in ema.parameters()):
-        return ("gradient reaches the EMA model: compute the target f_ema(z_s, s) under "
-                "torch.no_grad(); the EMA copy is only updated by (C9), never by the optimiser.")
+        return tr("gradient reaches the EMA model: compute the target f_ema(z_s, s) under "
+                  "torch.no_grad(); the EMA copy is only updated by (C9), never by the optimiser.")
     if all(p.grad is None or p.grad.abs().sum() == 0 for p in model.parameters()):
-        return "no gradient reaches the online model: the prediction f(z_t, t) needs it."
+        return tr("no gradient reaches the online model: the prediction f(z_t, t) needs it.")
     return None
 
 
@@ -232,8 +234,9 @@ def check_codi_loss(fn) -> CheckResult:
         return res
     msg = _codi_gradient_message(fn)
     if msg:
-        return CheckResult("codi_loss", False, f"❌ codi_loss: the values are right, but {msg}")
-    res.message = ("✅ codi_loss: equal to losses.codi_loss on the same generator state in "
-                   "4 cases (lambda_cg = 0.5, 0 and 2; grid points n = 1, 5, 25, 44), and the "
-                   "gradient reaches the online model only.")
+        return CheckResult("codi_loss", False, tr("❌ {name}: the values are right, but {problem}",
+                                                  name="codi_loss", problem=msg))
+    res.message = tr("✅ codi_loss: equal to losses.codi_loss on the same generator state in "
+                     "4 cases (lambda_cg = 0.5, 0 and 2; grid points n = 1, 5, 25, 44), and the "
+                     "gradient reaches the online model only.")
     return res

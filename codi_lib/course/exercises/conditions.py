@@ -1,10 +1,12 @@
-"""Exercises of notebooks 03-04: c_skip/c_out (C4) and the super-resolution condition; registered in :data:`~codi_lib.course.exercises.EXERCISES`."""
+"""Exercises of notebooks 03-04: c_skip/c_out (C4) and the super-resolution condition; registered in :data:`~codi_lib.course.exercises.EXERCISES`.
+Messages go through :func:`~.i18n.tr` (the course's language)."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from ...method import schedule as S
 from ...method import tasks as T
+from .i18n import tr
 from .machinery import (Case, CheckResult, EXERCISES, NotAttempted, _as_tensor, _close, _randn, register, run_cases)
 
 
@@ -20,9 +22,11 @@ def reference_c_skip_c_out(t):
 def _pair(v):
     if v is None:
         raise NotAttempted
-    if not isinstance(v, (tuple, list)) or len(v) != 2:
-        raise TypeError(f"expected a pair (c_skip, c_out), got {type(v).__name__}"
-                        + (f" of length {len(v)}" if isinstance(v, (tuple, list)) else ""))
+    if isinstance(v, (tuple, list)) and len(v) != 2:
+        raise TypeError(tr("expected a pair (c_skip, c_out), got {type} of length {n}",
+                           type=type(v).__name__, n=len(v)))
+    if not isinstance(v, (tuple, list)):
+        raise TypeError(tr("expected a pair (c_skip, c_out), got {type}", type=type(v).__name__))
     if v[0] is None or v[1] is None:
         raise NotAttempted
     return torch.stack([_as_tensor(v[0]).reshape(-1), _as_tensor(v[1]).reshape(-1)])
@@ -70,10 +74,10 @@ def _monotone_message(fn) -> str | None:
         return None
     if (cs[1:] - cs[:-1] > 1e-7).any():
         i = int(torch.nonzero(cs[1:] - cs[:-1] > 1e-7)[0])
-        return f"c_skip must decrease with t, but it increases from t = {i} to t = {i + 1}."
+        return tr("c_skip must decrease with t, but it increases from t = {i} to t = {j}.", i=i, j=i + 1)
     if (co[1:] - co[:-1] < -1e-7).any():
         i = int(torch.nonzero(co[1:] - co[:-1] < -1e-7)[0])
-        return f"c_out must increase with t, but it decreases from t = {i} to t = {i + 1}."
+        return tr("c_out must increase with t, but it decreases from t = {i} to t = {j}.", i=i, j=i + 1)
     return None
 
 
@@ -97,8 +101,8 @@ def check_c_skip_c_out(fn) -> CheckResult:
         return CheckResult("c_skip_c_out", False, f"❌ c_skip_c_out: {mono}")
     res = run_cases("c_skip_c_out", fn, cases, sig, unpack=_pair)
     if res:
-        res.message = ("✅ c_skip_c_out: correct: the t = 0 boundary, c_skip decreasing and c_out "
-                       "increasing over t = 0..999, and the values at 8 timesteps.")
+        res.message = tr("✅ c_skip_c_out: correct: the t = 0 boundary, c_skip decreasing and c_out "
+                         "increasing over t = 0..999, and the values at 8 timesteps.")
     return res
 
 
@@ -169,13 +173,14 @@ def _sr_shape_first(fn):
             return None
         got = tuple(out.shape[-2:])
         if got == (size[0] // 4, size[1] // 4):
-            return (f"you returned the {got[0]}x{got[1]} low-resolution image; the condition is "
-                    "brought back to the input size with bicubic interpolation, so that it lines "
-                    "up pixel by pixel with the image the model generates.")
+            return tr("you returned the {h}x{w} low-resolution image; the condition is "
+                      "brought back to the input size with bicubic interpolation, so that it lines "
+                      "up pixel by pixel with the image the model generates.", h=got[0], w=got[1])
         if tuple(out.shape) != tuple(x.shape):
-            return (f"for an input of shape {tuple(x.shape)} the output has shape "
-                    f"{tuple(out.shape)}; it must have the input's shape: interpolate to "
-                    "size=x.shape[-2:] rather than a fixed size.")
+            return tr("for an input of shape {shape} the output has shape "
+                      "{got}; it must have the input's shape: interpolate to "
+                      "size=x.shape[-2:] rather than a fixed size.",
+                      shape=tuple(x.shape), got=tuple(out.shape))
     return None
 
 
@@ -195,8 +200,8 @@ def check_sr4_degrade(fn) -> CheckResult:
         return CheckResult("sr4_degrade", False, f"❌ sr4_degrade: {msg}")
     res = run_cases("sr4_degrade", fn, _sr_cases(), EXERCISES["sr4_degrade"].signature)
     if res:
-        res.message = ("✅ sr4_degrade: correct on emoji, on sharp-edged images (clamped), on "
-                       "16x16 and on 32x48 images: it matches codi_lib.method.tasks.super_resolution_4x.")
+        res.message = tr("✅ sr4_degrade: correct on emoji, on sharp-edged images (clamped), on "
+                         "16x16 and on 32x48 images: it matches codi_lib.method.tasks.super_resolution_4x.")
     return res
 
 

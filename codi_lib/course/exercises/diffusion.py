@@ -1,9 +1,11 @@
-"""Exercises of notebooks 01-02: forward noising (C1), the DDIM step (C2)-(C3), the v target; registered in :data:`~codi_lib.course.exercises.EXERCISES`."""
+"""Exercises of notebooks 01-02: forward noising (C1), the DDIM step (C2)-(C3), the v target; registered in :data:`~codi_lib.course.exercises.EXERCISES`.
+Labels and mistakes built from values are :class:`~.i18n.Msg` templates (translatable)."""
 from __future__ import annotations
 
 import torch
 from ...method import schedule as S
 
+from .i18n import Msg
 from .machinery import (Case, CheckResult, EXERCISES, _randn, _restricted, _schedule, _shift, register, run_cases)
 
 
@@ -101,8 +103,9 @@ def _ddim_cases():
                     a_t * x_hat + s_t * eps_hat,
                 "you returned x_hat, the clean prediction; the DDIM step returns z_s.": x_hat,
                 "you returned eps_hat; the DDIM step returns z_s = alpha_s x_hat + sigma_s eps_hat.": eps_hat,
-                (f"you converted the output as {other} but this schedule is {pred}: read "
-                 "schedule.prediction_type (or use schedule.to_x_eps)."): a_s * x_o + s_s * e_o,
+                Msg("you converted the output as {other} but this schedule is {pred}: read "
+                    "schedule.prediction_type (or use schedule.to_x_eps).", other=other, pred=pred):
+                    a_s * x_o + s_s * e_o,
                 "alpha_s and sigma_s are swapped.": s_s * x_hat + a_s * eps_hat,
             }
             if pred == "v_prediction":
@@ -113,14 +116,14 @@ def _ddim_cases():
             if (s >= 0).all():
                 for d in (-1, 1):
                     a2, s2 = sch.alpha_sigma(_shift(s, d), 4)
-                    mist[f"off-by-one timestep: you stepped to s {'+' if d > 0 else '-'} 1."] = \
-                        a2 * x_hat + s2 * eps_hat
+                    mist[Msg("off-by-one timestep: you stepped to s {sign} 1.",
+                             sign="+" if d > 0 else "-")] = a2 * x_hat + s2 * eps_hat
             else:
                 a_w, s_w = sch.alpha[s].view(-1, 1, 1, 1), sch.sigma[s].view(-1, 1, 1, 1)
                 mist[("for s = -1 you indexed schedule.alpha[-1], which is the LAST entry "
                       "(t = 999); use schedule.alpha_sigma(s, z.dim()), which returns alpha = 1, "
                       "sigma = 0 for s = -1.")] = a_w * x_hat + s_w * eps_hat
-            cases.append(Case(f"{pname}, {label}",
+            cases.append(Case(Msg("{prediction}, {label}", prediction=Msg(pname), label=Msg(label)),
                               {"model_output": out, "z_t": z, "t": t, "s": s, "schedule": sch},
                               reference_ddim_step(out, z, t, s, sch), mist))
     return cases

@@ -1,12 +1,14 @@
 """Exercises of notebook 05 on two parts of the CoDi loss: ``ode_step`` (one DDIM step (C3)
 of the ODE model, without gradient) and ``consistency_output`` (C4). Registered in
 :data:`~codi_lib.course.exercises.EXERCISES`; the references call the library
-(:mod:`codi_lib.method.losses`)."""
+(:mod:`codi_lib.method.losses`). Messages go through :func:`~.i18n.tr` (the course's
+language)."""
 from __future__ import annotations
 
 import torch
 from ...method import losses as L
 from ...method import schedule as S
+from .i18n import tr
 from .machinery import Case, CheckResult, EXERCISES, _randn, _schedule, register, run_cases
 
 
@@ -107,8 +109,8 @@ def _ode_gradient_message(fn) -> str | None:
     except Exception:
         return None
     if isinstance(out, torch.Tensor) and out.requires_grad:
-        return ("z_s carries a gradient: the ODE step is a fixed input to the loss, compute "
-                "it under torch.no_grad() (or decorate the function with @torch.no_grad()).")
+        return tr("z_s carries a gradient: the ODE step is a fixed input to the loss, compute "
+                  "it under torch.no_grad() (or decorate the function with @torch.no_grad()).")
     return None
 
 
@@ -126,7 +128,8 @@ def check_ode_step(fn) -> CheckResult:
     res = run_cases("ode_step", fn, _ode_cases(), EXERCISES["ode_step"].signature)
     msg = _ode_gradient_message(fn) if res else None
     if msg:
-        return CheckResult("ode_step", False, f"❌ ode_step: the values are right, but {msg}")
+        return CheckResult("ode_step", False, tr("❌ {name}: the values are right, but {problem}",
+                                                 name="ode_step", problem=msg))
     return res
 
 

@@ -1,10 +1,11 @@
 """Exercises of notebook 06: PSNR by hand and counting network evaluations (NFE).
 Registered in :data:`~codi_lib.course.exercises.EXERCISES`; the references agree with
 :func:`codi_lib.evaluation.metrics.psnr` and :class:`codi_lib.evaluation.metrics.CountingDenoiser`.
-No paper equation."""
+Messages go through :func:`~.i18n.tr` (the course's language). No paper equation."""
 from __future__ import annotations
 
 import torch
+from .i18n import tr
 from .machinery import Case, CheckResult, EXERCISES, _randn, register, run_cases
 
 
@@ -79,7 +80,7 @@ class _FakeSampler:
         return z
 
     def __repr__(self):
-        return f"a sampler asked for {self.asked} steps"
+        return tr("a sampler asked for {asked} steps", asked=self.asked)
 
 
 def _nfe_cases():

@@ -1,18 +1,21 @@
 """Prediction exercises (predict, then run the experiment) and answer keys hidden until
 asked: notebook 03 ``toy_ode_model`` (which model takes the ODE step of (C3) and what the
 guidance term (C7) then does) and the answer key of notebook 07's reflection questions
-(:func:`answer_key`). Registered in :data:`~codi_lib.course.exercises.EXERCISES`."""
+(:func:`answer_key`). Registered in :data:`~codi_lib.course.exercises.EXERCISES`; the choices,
+verdicts and answers are shown in the course's language (:func:`~.i18n.tr`)."""
 from __future__ import annotations
 
+from .i18n import Translated, tr
 from .machinery import CheckResult, register
 
-#: The choices of exercise ``toy_ode_model`` (notebook 03).
-TOY_CHOICES = {
+#: The choices of exercise ``toy_ode_model`` (notebook 03), read like a dict; the texts are
+#: shown in the course's language (``TOY_CHOICES.english`` is the English dict).
+TOY_CHOICES = Translated({
     "A": "it lands on the exact ODE endpoints, like the classic configuration",
     "B": "it lands near the posterior mean E[x | z_980, c]: between the modes of its group, "
          "like 1-step DDIM",
     "C": "it lands on the modes, but on the wrong side (it ignores the condition)",
-}
+})
 
 _TOY_WHY = {
     "A": "the classic run lands on the endpoints because the exact teacher defines the ODE its "
@@ -46,17 +49,19 @@ def check_toy_ode_model(fn) -> CheckResult:
         got = None
     if got is None:
         return CheckResult("toy_ode_model", False,
-                           "... toy_ode_model: not attempted yet (the function still returns "
-                           "None). Return 'A', 'B' or 'C', then run the cell again.",
+                           tr("... toy_ode_model: not attempted yet (the function still returns "
+                              "None). Return 'A', 'B' or 'C', then run the cell again."),
                            attempted=False)
     got = str(got).strip().upper()
     if got == "B":
         return CheckResult("toy_ode_model", True,
-                           "✅ toy_ode_model: B. Now run the next cells and see it happen.")
+                           tr("✅ toy_ode_model: B. Now run the next cells and see it happen."))
     if got in _TOY_WHY:
-        return CheckResult("toy_ode_model", False, f"❌ toy_ode_model: not {got}: {_TOY_WHY[got]}")
+        return CheckResult("toy_ode_model", False, tr("❌ toy_ode_model: not {answer}: {why}",
+                                                      answer=got, why=tr(_TOY_WHY[got])))
     return CheckResult("toy_ode_model", False,
-                       f"❌ toy_ode_model: {got!r} is not one of {sorted(TOY_CHOICES)}.")
+                       tr("❌ toy_ode_model: {answer!r} is not one of {choices}.", answer=got,
+                          choices=sorted(TOY_CHOICES)))
 
 
 # --------------------------------------------------------------------------- 07: answer key
@@ -90,10 +95,11 @@ ANSWERS_07 = {
 
 def answer_key(notebook: str = "07", question: int | None = None) -> None:
     """Print the answer key of the reflection questions of ``notebook`` (only "07" has one),
-    or only the answer to ``question``. Nothing is shown until you call it.
-    Introduced in notebooks/07_side_by_side.ipynb."""
+    or only the answer to ``question``, in the course's language. Nothing is shown until
+    you call it. Introduced in notebooks/07_side_by_side.ipynb."""
     if "07" not in str(notebook):
-        raise KeyError(f"no answer key for notebook {notebook!r}; only '07' has one")
+        raise KeyError(tr("no answer key for notebook {notebook!r}; only '07' has one",
+                          notebook=notebook))
     for k, text in ANSWERS_07.items():
         if question is None or k == question:
-            print(f"Q{k}. {text}\n")
+            print(tr("Q{k}. {answer}\n", k=k, answer=tr(text)))
