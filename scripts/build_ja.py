@@ -31,6 +31,13 @@ blocks that each start with a line ``%%% <cell id>``; each block becomes that ce
 ``ja`` and records the *current* English text and hash (so fill a cell only after
 reading its current English: that is what marks a stale translation as up to date).
 
+Stored outputs are copied too, with one exception: a printed message of the library that
+speaks the course's language (the exercise checkers) would otherwise show in English in
+the Japanese notebook, and nbval, which runs the kernel in ``notebooks/ja``, would see
+the Japanese message differ from the stored one. The translation file's optional
+``"outputs"`` object maps the exact English text of such a stream output to its Japanese
+text (what the library prints with ``CODI_LANG=ja``); :func:`localize_outputs` applies it.
+
 A notebook is built only when its translation file exists, and only when *every* markdown
 cell has a translation (a notebook is fully Japanese or not built). Stale translations
 are still used, and listed as warnings: the English text is being revised, and a slightly
@@ -102,7 +109,8 @@ def report(stem: str) -> dict:
     that have no translation (``missing``), whose English changed since the translation
     (``stale``), and translated ids that are no longer in the notebook (``orphans``)."""
     nb = read_json(NOTEBOOKS / f"{stem}.ipynb")
-    tr = read_json(translation_path(stem)).get("cells", {})
+    translation = read_json(translation_path(stem))
+    tr = translation.get("cells", {})
     missing, stale = [], []
     ids = set()
     for cell in nb["cells"]:
@@ -118,18 +126,37 @@ def report(stem: str) -> dict:
         elif entry.get("en_sha256") != source_hash(source_text(cell)):
             stale.append(cid)
     orphans = sorted(set(tr) - ids)
-    return {"missing": missing, "stale": stale, "orphans": orphans}
+    texts = {"".join(o.get("text", [])) for c in nb["cells"] if c["cell_type"] == "code"
+             for o in c.get("outputs", []) if o.get("output_type") == "stream"}
+    output_orphans = sorted(k for k in translation.get("outputs", {}) if k not in texts)
+    return {"missing": missing, "stale": stale, "orphans": orphans,
+            "output_orphans": output_orphans}
+
+
+def localize_outputs(cell: dict, outputs: dict) -> dict:
+    """``cell`` with every stream output whose whole text is a key of ``outputs``
+    replaced by its translation (the rest of the cell untouched)."""
+    if cell.get("cell_type") != "code" or not outputs:
+        return cell
+    cell = json.loads(json.dumps(cell))
+    for out in cell.get("outputs", []):
+        text = "".join(out.get("text", [])) if out.get("output_type") == "stream" else None
+        if text in outputs:
+            out["text"] = to_lines(outputs[text])
+    return cell
 
 
 def build_notebook(stem: str) -> str:
     """The text of ``notebooks/ja/<stem>.ipynb``. Raises ValueError if a markdown cell
     has no translation."""
     nb = read_json(NOTEBOOKS / f"{stem}.ipynb")
-    tr = read_json(translation_path(stem)).get("cells", {})
+    translation = read_json(translation_path(stem))
+    tr = translation.get("cells", {})
     missing = [c.get("id") for c in nb["cells"] if c["cell_type"] == "markdown"
                and not (tr.get(c.get("id")) or {}).get("ja")]
     if missing:
         raise ValueError(f"{stem}: no translation for markdown cell(s) {', '.join(map(str, missing))}")
+    nb["cells"] = [localize_outputs(c, translation.get("outputs", {})) for c in nb["cells"]]
     for cell in nb["cells"]:
         if cell["cell_type"] == "markdown":
             ja = tr[cell["id"]]["ja"]
@@ -203,6 +230,9 @@ def stale_diff(stem: str, cid: str) -> str:
 
 def warnings_for(stem: str, rep: dict) -> list[str]:
     out = []
+    if rep.get("output_orphans"):
+        out.append(f"{stem}: translated output(s) no longer stored in the English notebook: "
+                   + "; ".join(t.strip()[:60] for t in rep["output_orphans"]))
     if rep["stale"]:
         out.append(f"{stem}: stale translation (the English changed): {', '.join(rep['stale'])}")
     if rep["orphans"]:
