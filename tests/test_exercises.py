@@ -141,3 +141,14 @@ def test_ode_step_and_consistency_output_references_match_the_library():
 def test_the_schedule_method_that_is_the_answer_is_hidden(name, bypass):
     res = E.EXERCISES[name].checker(bypass)
     assert not res.passed and "asks you to write" in res.message
+
+
+def test_sr4_checker_rejects_calling_the_library():
+    """Notebook 04 has the task registry in scope: an answer that runs the library's own
+    degradation, under any name, is refused, while the reference (two torch calls) passes."""
+    from codi_lib.method.tasks import get_task, super_resolution_4x as alias
+    check = E.EXERCISES["sr4_degrade"].checker
+    for fn in (lambda x: get_task("sr4").degrade(x, None), lambda x: alias(x)):
+        res = check(fn)
+        assert not res.passed and res.attempted and "library's own degradation" in res.message
+    assert check(E.solution("sr4_degrade")).passed

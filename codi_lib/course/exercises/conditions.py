@@ -2,6 +2,8 @@
 Messages go through :func:`~.i18n.tr` (the course's language)."""
 from __future__ import annotations
 
+import sys
+
 import torch
 import torch.nn.functional as F
 from ...method import schedule as S
@@ -112,8 +114,10 @@ def check_c_skip_c_out(fn) -> CheckResult:
 def reference_sr4_degrade(x):
     """The 4x super-resolution condition of notebook 04: average each 4x4 block (32 -> 8
     pixels), bring it back to the input size with bicubic interpolation, and clamp to
-    [-1, 1] (bicubic overshoots at sharp edges)."""
-    return T.super_resolution_4x(x)
+    [-1, 1] (bicubic overshoots at sharp edges). The library's
+    ``super_resolution_4x`` is the same two calls."""
+    low = F.avg_pool2d(x, 4)
+    return F.interpolate(low, size=x.shape[-2:], mode="bicubic", align_corners=False).clamp(-1, 1)
 
 
 def _sr_wrong(x, pool="avg", mode="bicubic", clamp=True, factor=4, align=False):
@@ -184,6 +188,38 @@ def _sr_shape_first(fn):
     return None
 
 
+class _CalledLibrary(BaseException):
+    """The learner's ``sr4_degrade`` ran the library's degradation (a BaseException, so
+    that the case runner's error report does not swallow it)."""
+
+
+def _refusing_library(fn):
+    """``fn`` wrapped so that it raises :class:`_CalledLibrary` when it ran the library's
+    ``super_resolution_4x`` (under any name: ``get_task("sr4").degrade`` included),
+    detected by its code object with :func:`sys.setprofile` during the call."""
+    code = T.super_resolution_4x.__code__
+
+    def guarded(*args, **kwargs):
+        called = False
+
+        def profile(frame, event, arg):
+            nonlocal called
+            if event == "call" and frame.f_code is code:
+                called = True
+
+        previous = sys.getprofile()
+        sys.setprofile(profile)
+        try:
+            out = fn(*args, **kwargs)
+        finally:
+            sys.setprofile(previous)
+        if called:
+            raise _CalledLibrary
+        return out
+
+    return guarded
+
+
 @register("sr4_degrade", "notebooks/04_adding_a_condition.ipynb",
           "write the 4x super-resolution degradation",
           "sr4_degrade(x) -> cond, x of shape (B, 3, H, W) in [-1, 1] with H, W multiples of 4; "
@@ -194,11 +230,20 @@ def _sr_shape_first(fn):
           "align_corners=False) brings it back; finish with .clamp(-1, 1).")
 def check_sr4_degrade(fn) -> CheckResult:
     """Checker of exercise ``sr4_degrade`` (notebook 04): real and synthetic images,
-    sizes other than 32x32, and the usual interpolation mistakes."""
-    msg = _sr_shape_first(fn)
-    if msg:
-        return CheckResult("sr4_degrade", False, f"❌ sr4_degrade: {msg}")
-    res = run_cases("sr4_degrade", fn, _sr_cases(), EXERCISES["sr4_degrade"].signature)
+    sizes other than 32x32, and the usual interpolation mistakes. The notebook has the
+    task registry in scope, so an answer that runs the library's own degradation is
+    caught (:func:`_refusing_library`) and told to write the two calls itself."""
+    fn = _refusing_library(fn)
+    try:
+        msg = _sr_shape_first(fn)
+        if msg:
+            return CheckResult("sr4_degrade", False, f"❌ sr4_degrade: {msg}")
+        res = run_cases("sr4_degrade", fn, _sr_cases(), EXERCISES["sr4_degrade"].signature)
+    except _CalledLibrary:
+        return CheckResult("sr4_degrade", False, tr(
+            "❌ sr4_degrade: your function calls the library's own degradation "
+            "(get_task('sr4').degrade or super_resolution_4x): that is the answer, not an "
+            "attempt. Write it with torch.nn.functional (hint('sr4_degrade'))."))
     if res:
         res.message = tr("✅ sr4_degrade: correct on emoji, on sharp-edged images (clamped), on "
                          "16x16 and on 32x48 images: it matches codi_lib.method.tasks.super_resolution_4x.")
