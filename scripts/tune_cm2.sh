@@ -25,7 +25,8 @@ $CODI train --mode controlnet --task "$TASK" --out "$ROOT/controlnet-run" "${COM
 mkdir -p "$ROOT/start/students/$TASK"
 cp -r "$ROOT/init/$TASK/controlnet" "$ROOT/start/students/$TASK/"
 cp -r "$ROOT/init/$TASK/controlnet" "$ROOT/start/students/$TASK/cm-two-stage"
-$CODI bench --split val --tasks "$TASK" --models controlnet cm-two-stage --seeds 1 \
+[ -f "$ROOT/start/bench/bench.json" ] || $CODI bench --split val --tasks "$TASK" \
+  --models controlnet cm-two-stage --seeds 1 \
   --students "$ROOT/start/students" --out "$ROOT/start/bench" > "$ROOT/start.log" 2>&1
 # variant name, then its overrides (learning rate, per-sample n, EMA rate of the target)
 variants=(
@@ -37,6 +38,7 @@ variants=(
 )
 for v in "${variants[@]}"; do
   read -r name args <<< "$v"
+  [ -f "$ROOT/$name/bench/bench.json" ] && continue   # measured already (resumable)
   dest=$ROOT/$name/students/$TASK
   mkdir -p "$dest"
   cp -r "$ROOT/init/$TASK/controlnet" "$dest/"
@@ -44,7 +46,8 @@ for v in "${variants[@]}"; do
   $CODI train --mode cm-two-stage --task "$TASK" --out "$ROOT/$name/run" \
     --init-from "$ROOT/init/$TASK/controlnet" "${COMMON[@]}" --set train.max_steps=$STEPS $args \
     > "$ROOT/$name.log" 2>&1 && $CODI export "$ROOT/$name/run" "$dest/cm-two-stage" >> "$ROOT/$name.log"
-  $CODI bench --split val --tasks "$TASK" --models controlnet cm-two-stage --seeds 1 \
+  # only CM-II's rows: the controlnet's own rows are those of the starting point's table
+  $CODI bench --split val --tasks "$TASK" --models cm-two-stage --seeds 1 \
     --students "$ROOT/$name/students" --out "$ROOT/$name/bench" >> "$ROOT/$name.log" 2>&1
   echo "$(date +%T) $name done: $ROOT/$name/bench/bench.md"
 done

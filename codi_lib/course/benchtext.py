@@ -176,3 +176,28 @@ def bench_markdown(result: dict) -> Markdown:
     for task in dict.fromkeys(r["task"] for r in result["rows"]):
         lines += [f"**{task}**", "", bench_table(result, task), ""]
     return Markdown("\n".join(lines))
+
+
+def teacher_quality_markdown(q: dict | None) -> Markdown:
+    """A teacher's ``quality.json`` (``codi eval-teacher``) in words: FID and KID against
+    the real-data floor, the high-frequency ratio, and whether each goal of
+    :mod:`codi_lib.evaluation.teacher_quality` is met. Introduced in
+    notebooks/02_teacher.ipynb."""
+    from ..evaluation.teacher_quality import FID_OVER_FLOOR_GOAL, HF_RATIO_GOAL
+    if not q:
+        return Markdown("No measurement (quality.json): run `codi eval-teacher` first.")
+    ratio = q["fid"] / q["fid_floor"]
+    lo, hi = HF_RATIO_GOAL
+    hf = q["hf_ratio"]
+    shape = "as sharp as real images" if lo <= hf <= hi else (
+        "speckled (more fine detail than real images)" if hf > hi else "blurred")
+    met = lambda ok: "met" if ok else "**not met**"
+    return Markdown("\n".join([
+        f"Measured with `codi eval-teacher`: {q['n']} samples ({q.get('sampler', 'DDIM-50')}) "
+        f"against the {q.get('reference', 'test split')}:", "",
+        f"* FID {q['fid']:.1f} against a real-data floor of {q['fid_floor']:.1f} "
+        f"({q.get('floor', 'real training images')}): {ratio:.2f}x the floor; goal at most "
+        f"{FID_OVER_FLOOR_GOAL}x: {met(ratio <= FID_OVER_FLOOR_GOAL)}.",
+        f"* KID {q['kid']:.4f} ± {q['kid_std']:.4f} against {q['kid_floor']:.4f} for the floor.",
+        f"* High-frequency ratio {hf:.3f} (real training images: {q.get('hf_ratio_floor', 1.0):.3f}): "
+        f"{shape}; goal {lo}-{hi}: {met(lo <= hf <= hi)}."]))

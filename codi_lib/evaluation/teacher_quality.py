@@ -22,6 +22,11 @@ import torch.nn.functional as F
 from ..training.paths import dataset_of
 from .fidkid import Reference, cached_inception_features
 
+#: What a teacher should reach: FID at most this multiple of the real-data floor, and a
+#: high-frequency ratio in this range (neither speckled nor blurred).
+FID_OVER_FLOOR_GOAL = 1.6
+HF_RATIO_GOAL = (0.97, 1.05)
+
 LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
 
 
@@ -108,6 +113,7 @@ def teacher_quality(teacher, cfg, n: int | None = None, reference: str = "test",
         "kid_floor": round(f["kid"], 5), "kid_floor_std": round(f["kid_std"], 5),
         "hf_ratio": round(hf_ratio(samples, real), 3),
         "hf_ratio_floor": round(hf_ratio(floor, real), 3),
+        "goals": {"fid_over_floor_max": FID_OVER_FLOOR_GOAL, "hf_ratio_range": list(HF_RATIO_GOAL)},
         "protocol": "FID-Inception (TF 2015) features of 8-bit images resized 32 -> 299 "
                     "bilinear; KID: torchmetrics, 100 subsets of half the smaller set; "
                     "hf_ratio: mean |3x3 Laplacian| of samples / of the reference images",
