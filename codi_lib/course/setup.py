@@ -115,7 +115,7 @@ def environment_report(show: bool = True) -> dict:
 
     Reports the versions of python, torch, diffusers, accelerate and ipywidgets, the
     device, fast mode, the allocator variables, whether the data set, the teacher
-    (``data/teacher``) and the students (``data/students/<task>/<mode>``) exist, and
+    (``data/teacher``), the depth task's teacher (``data/teacher-scenes``) and the students (``data/students/<task>/<mode>``) exist, and
     :func:`codi_lib.evaluation.metric_weights.metric_weights_status` (LPIPS and FID weights) with the
     command that installs what is missing. Prints a checklist when ``show``; returns
     everything as a dict (``ok`` is False when something the course needs now is
@@ -129,6 +129,7 @@ def environment_report(show: bool = True) -> dict:
                 else f"cpu ({os.cpu_count()} cores, torch uses {torch.get_num_threads()} threads)")
     teacher_ok = (teacher_dir() / "unet.safetensors").is_file()
     rec = read_json(teacher_dir() / "record.json") if teacher_ok else {}
+    scenes_rec = read_json(teacher_dir("scenes") / "record.json")
     from .standins import list_students
     students = list_students()
     try:
@@ -141,6 +142,8 @@ def environment_report(show: bool = True) -> dict:
     rep = {"versions": versions, "device": dev, "device_description": dev_desc, "fast": FAST,
            "allocator_env": allocator_env_ok(), "emoji_data": data_ok,
            "teacher": teacher_ok, "teacher_record": rec, "students": students,
+           "scene_teacher": (teacher_dir("scenes") / "unet.safetensors").is_file(),
+           "scene_teacher_record": scenes_rec,
            "metric_weights": metrics}
     missing_pkgs = [k for k, v in versions.items() if v is None]
     rep["ok"] = data_ok and not missing_pkgs
@@ -173,6 +176,11 @@ def _print_report(rep: dict, missing_pkgs: list) -> None:
     line(rep["teacher"], f"data/teacher (shipped teacher){detail}",
          "optional: lessons then train a small teacher; the full one is "
          "`codi train-teacher --out runs/teacher` + `codi export-teacher runs/teacher data/teacher`")
+    srec = rep.get("scene_teacher_record") or {}
+    line(rep.get("scene_teacher"), "data/teacher-scenes (the depth task's teacher)"
+         + (f" ({srec.get('steps')} steps)" if srec else ""),
+         "needed only by the depth task's models: "
+         "`bash scripts/train_teachers.sh scenes 3000` trains and exports it")
     if rep["students"]:
         line(True, "data/students: " + ", ".join(rep["students"]))
     else:
