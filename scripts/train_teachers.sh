@@ -11,12 +11,15 @@
 # N samples against the whole test split beside the real-data floor; high-frequency ratio).
 #
 #   bash scripts/train_teachers.sh emoji 8000      # one teacher, to step 8000
-#   bash scripts/train_teachers.sh scenes 4000
-#   THREADS=1 bash scripts/train_teachers.sh scenes 4000   # one lane of two
+#   bash scripts/train_teachers.sh scenes 3000
+#   THREADS=1 bash scripts/train_teachers.sh scenes 3000   # one lane of two
+#   bash scripts/train_teachers.sh scenes 7500 --set init_from=data/teacher-scenes
+#        # (a new machine without runs/: warm-start from the shipped weights)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NAME=${1:?usage: train_teachers.sh emoji|scenes STEPS}
-STEPS=${2:?usage: train_teachers.sh emoji|scenes STEPS}
+STEPS=${2:?usage: train_teachers.sh emoji|scenes STEPS [--set KEY=VALUE ...]}
+shift 2   # the rest goes to codi train-teacher, e.g. --set init_from=data/teacher-scenes
 export OMP_NUM_THREADS=${THREADS:-2}
 CODI=${CODI:-.venv/bin/codi}
 case "$NAME" in
@@ -28,7 +31,7 @@ RUN=runs/teachers/$NAME
 mkdir -p "$RUN"
 echo "$(date +%T) train $NAME to step $STEPS"
 $CODI train-teacher --out "$RUN" --config configs/teacher.json --no-progress \
-  --set data=$DATA --set train.max_steps="$STEPS" >> "$RUN/train.log" 2>&1
+  --set data=$DATA --set train.max_steps="$STEPS" "$@" >> "$RUN/train.log" 2>&1
 echo "$(date +%T) export $NAME -> $DEST"
 $CODI export-teacher "$RUN" "$DEST"
 $CODI eval-teacher --teacher "$DEST" --grid "$DEST/samples_ddim50.png" > "$RUN/eval.log" 2>&1
