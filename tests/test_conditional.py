@@ -177,3 +177,33 @@ def test_bench_has_every_row_and_flags_missing_models(tmp_path, tiny_teacher_dir
     assert (tmp_path / "bench" / "quality_vs_nfe_sr4.png").is_file()
     md = (tmp_path / "bench" / "bench.md").read_text()
     assert "CoDi-1" in md and "no trained model" in md and "Paired differences" in md
+
+
+def test_warm_start_copies_an_exported_model_and_refuses_a_mismatch(tmp_path, tiny_teacher_dir):
+    """warm_start (codi poc's fine-tuning) starts a run from an exported model of the same
+    mode, task and teacher: branch (and trained backbone) equal to the export."""
+    from conftest import export_tiny_students
+    from codi_lib.training.config import ConditionalConfig
+    from codi_lib.training.students import build_for_mode, load_conditional
+    export_tiny_students(tiny_teacher_dir, tmp_path / "students", modes=("controlnet", "codi"))
+    for mode in ("controlnet", "codi"):
+        src = tmp_path / "students" / "sr4" / mode
+        ref, _ = load_conditional(src)
+        cfg = ConditionalConfig(mode=mode, task="sr4", teacher=str(tiny_teacher_dir),
+                                warm_start=str(src))
+        model, _ = build_for_mode(cfg)
+        for (name, a), b in zip(model.state_dict().items(), ref.state_dict().values()):
+            assert torch.equal(a, b), name
+        fresh, _ = build_for_mode(ConditionalConfig(mode=mode, task="sr4", teacher=str(tiny_teacher_dir)))
+        assert any(not torch.equal(a, b) for a, b in zip(fresh.controlnet.state_dict().values(),
+                                                         ref.controlnet.state_dict().values()))
+    src = tmp_path / "students" / "sr4" / "controlnet"
+    with pytest.raises(ValueError, match="controlnet model of task sr4; this run is codi"):
+        build_for_mode(ConditionalConfig(mode="codi", task="sr4", teacher=str(tiny_teacher_dir),
+                                         warm_start=str(src)))
+    with pytest.raises(ValueError, match="was trained on the teacher"):
+        build_for_mode(ConditionalConfig(mode="controlnet", task="sr4", teacher="data/teacher",
+                                         warm_start=str(src)))
+    with pytest.raises(FileNotFoundError, match="no exported model"):
+        build_for_mode(ConditionalConfig(mode="controlnet", task="sr4", teacher=str(tiny_teacher_dir),
+                                         warm_start=str(tmp_path)))

@@ -81,6 +81,10 @@ def test_poc_trains_evaluates_reports_and_resumes(tmp_path, capsys):
     assert rows[0]["nfe"] == 50 and rows[1]["nfe"] == 4 and rows[1]["speedup"] > 1
     assert all(np.isfinite(rows[i][k]) for i in (0, 1) for k in ("lpips", "psnr", "fid"))
     assert {r["steps"] for r in data["runs"].values()} == {2}
+    # by default each run fine-tunes the course's shipped model of its mode, on its teacher
+    for name, run in data["runs"].items():
+        assert run["start"] == f"fine-tuned from data/students/sr4/{run['mode']}", name
+    assert "fine-tuned from data/students/sr4/controlnet" in report
 
     # rerunning the same command does not redo the finished runs or the evaluation
     mtimes = {p: p.stat().st_mtime_ns for p in out.glob("*/ckpt-*/model.safetensors")}
@@ -131,3 +135,19 @@ def test_headline_compares_with_the_no_model_baseline_first():
     assert first_t < first_s < text.index("faster")  # the baseline verdicts come first
     assert "better than doing nothing" in text[first_t:first_s]
     assert "worse than doing nothing" in text[first_s:]
+
+
+def test_poc_from_scratch_on_another_teacher_and_a_contradicting_teacher(tmp_path, capsys,
+                                                                         tiny_teacher_dir):
+    folder = make_folder(tmp_path / "photos")
+    # a --teacher other than the one the shipped models were trained on cannot be fine-tuned
+    assert main(_args(folder, tmp_path / "a", "--teacher", str(tiny_teacher_dir))) == 2
+    assert "--from-scratch" in capsys.readouterr().err
+    assert not (tmp_path / "a" / "controlnet").exists()
+    # --from-scratch trains zero-initialised branches on it (16 px: the tiny teacher's size)
+    out = tmp_path / "b"
+    assert main(_args(folder, out, "--teacher", str(tiny_teacher_dir), "--from-scratch")) == 0
+    data = json.loads((out / "report.json").read_text())
+    assert data["size"] == 16
+    assert {r["start"] for r in data["runs"].values()} == {"from scratch (zero branch)"}
+    assert {r["teacher"] for r in data["runs"].values()} == {str(tiny_teacher_dir)}

@@ -148,6 +148,9 @@ def test_motorcycle_depth_condition():
     c = motorcycle_depth_condition()
     assert c.shape == (1, 1, 32, 32) and torch.isfinite(c).all()
     assert c.min() == -1 and c.max() == 1
+    from codi_lib.training.scene_data import motorcycle_photo
+    x = motorcycle_photo()
+    assert x.shape == (1, 3, 32, 32) and -1 <= x.min() < x.max() <= 1
 
 
 @pytest.mark.parametrize("mode", ["controlnet", "codi"])

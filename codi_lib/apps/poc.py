@@ -8,9 +8,14 @@
    image, smaller than half the resolution) is named in the console and in the report;
    ``--on-bad stop`` stops before any training with that list.
 2. Holds out ~15% of the usable images (at least 2) for evaluation, by a fixed seed.
-3. Trains the task's ``controlnet`` teacher (branch on the frozen unconditional teacher,
-   ``data/teacher`` by default) and a CoDi student (``codi``; ``--student pe-codi``) with
-   the shared training loop. Rerunning the same command resumes unfinished runs and skips
+3. Trains the task's ``controlnet`` teacher (branch on the frozen unconditional teacher)
+   and a CoDi student (``codi``; ``--student pe-codi``) with the shared training loop.
+   Each run fine-tunes the course's shipped model of its mode
+   (``data/students/<task>/<mode>``, on the teacher that model was trained on) instead
+   of starting its branch at zero: on a few hundred images and a CPU, starting from a
+   model that already follows the condition is what makes the runs beat doing nothing
+   within minutes. ``--from-scratch`` starts from zero-initialised branches on
+   ``--teacher`` instead. Rerunning the same command resumes unfinished runs and skips
    finished ones (also after raising ``--steps``); the held-out evaluation is cached.
 4. Evaluates on the held-out images: teacher DDIM-50 vs student CoDi-4 from the same
    noise, LPIPS / PSNR against the ground truth, FID against the held-out set, latency
@@ -32,7 +37,7 @@ import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..training.paths import RunDir, resolve
+from ..training.paths import RunDir, resolve, short
 from .poc_report import fmt, render_report
 
 DEFAULT_STEPS = 1000
@@ -66,7 +71,9 @@ class PocSettings:
     min_holdout: int = 2
     max_holdout: int = 200
     seed: int = 0
-    teacher: str = "data/teacher"
+    teacher: str = ""               # "" = the shipped model's teacher (or data/teacher)
+    warm_start: bool = True         # fine-tune data/students/<task>/<mode> when it exists
+    students: str = "data/students"
     eval_teacher_steps: int = 50
     eval_student_steps: int = 4
     latency_repeats: int = 2
@@ -150,9 +157,37 @@ def _fingerprint(paths, images) -> str:
     return h.hexdigest()[:16]
 
 
+def warm_source(s: PocSettings, mode: str) -> Path | None:
+    """The shipped model a run of ``mode`` fine-tunes (``<students>/<task>/<mode>``), or
+    None with ``--from-scratch`` or when the course ships no such model."""
+    if not s.warm_start:
+        return None
+    p = resolve(f"{s.students}/{s.task}/{mode}")
+    return p if (p / "controlnet.safetensors").is_file() else None
+
+
+def run_teacher(s: PocSettings, mode: str) -> str:
+    """The unconditional teacher of the run of ``mode``: the one its warm-start model was
+    trained on (a branch only fits its own backbone), else ``--teacher``, else the task's."""
+    from ..method.tasks import get_task
+    from ..training.config import ConditionalConfig, load_config
+    from ..training.paths import TEACHERS
+    warm = warm_source(s, mode)
+    if warm is None:
+        return s.teacher or TEACHERS[get_task(s.task).dataset]
+    theirs = load_config(warm / "config.json", ConditionalConfig).teacher
+    if s.teacher and resolve(s.teacher).resolve() != resolve(theirs).resolve():
+        raise PocError(f"--teacher {s.teacher}: the shipped {mode} model this run fine-tunes "
+                       f"({warm}) was trained on {theirs}. Leave out --teacher, or add "
+                       "--from-scratch to train new branches on your teacher.")
+    return theirs
+
+
 def _run_config(s: PocSettings, mode: str, steps: int, folder: str):
     from ..training.config import ConditionalConfig
-    cfg = ConditionalConfig(mode=mode, task=s.task, teacher=s.teacher)
+    warm = warm_source(s, mode)
+    cfg = ConditionalConfig(mode=mode, task=s.task, teacher=run_teacher(s, mode),
+                            warm_start=str(warm) if warm else "")
     t = cfg.train
     t.max_steps, t.batch_size, t.lr, t.ema_decay = steps, s.batch_size, s.lr, s.ema_decay
     t.warmup_steps, t.sample_every, t.seed = 50, 0, s.seed
@@ -190,7 +225,10 @@ def train_or_resume(s: PocSettings, name: str, mode: str, steps: int, train_u8, 
     after = _checkpoint_state(run)
     dest = export_conditional(run, out / "models" / name, half=False)
     final_loss = RunDir(run).mean_loss(5)
+    warm = warm_source(s, mode)
     return {"name": name, "mode": mode, "steps": after["step"], "status": status,
+            "start": f"fine-tuned from {short(warm)}" if warm else "from scratch (zero branch)",
+            "teacher": run_teacher(s, mode),
             "train_seconds": round(after["train_seconds"], 1), "hardware": after["hardware"],
             "final_loss": round(final_loss, 5) if final_loss is not None else None,
             "checkpoint": after["checkpoint"], "export": str(dest)}
@@ -311,7 +349,8 @@ def _check_settings(s: PocSettings):
     if out == folder or folder in out.parents:
         raise PocError(f"--out {s.out} is inside the image folder {s.images}: its sample images "
                        "would be read as training data. Choose an output folder outside it.")
-    teacher_path = resolve(s.teacher)
+    teacher_path = resolve(run_teacher(s, "controlnet"))
+    run_teacher(s, s.student_mode)   # a --teacher that contradicts a warm start fails here
     _, tcfg = load_teacher(teacher_path)
     size = s.size or tcfg.unet.sample_size
     if size != tcfg.unet.sample_size:
@@ -345,7 +384,7 @@ def _claim_out(out: Path, folder: Path, fp: dict, s: PocSettings) -> None:
         if old and old != fp:
             raise PocError(f"{out} holds runs of different data or settings (the images in "
                            f"{folder}, --size, --task, --seed, --batch-size or --teacher changed "
-                           "since they started). "
+                           "since they started, or --from-scratch was added or dropped). "
                            "Use another --out, or delete it to start over.")
     state_file.write_text(json.dumps({"fingerprint": fp, "settings": asdict(s)}, indent=1))
 
@@ -370,7 +409,8 @@ def run_poc(s: PocSettings) -> dict:
     fp = {"train": _fingerprint([scan.paths[i] for i in train_idx], train_u8),
           "heldout": _fingerprint([scan.paths[i] for i in held], held_u8),
           "size": size, "task": s.task, "seed": s.seed,
-          "train": [s.batch_size, s.lr, s.ema_decay, str(teacher_path)]}
+          "train": [s.batch_size, s.lr, s.ema_decay, str(teacher_path)],
+          "start": [str(warm_source(s, m)) for m in ("controlnet", s.student_mode)]}
     _claim_out(out, folder, fp, s)
     runs = {"controlnet": train_or_resume(s, "controlnet", "controlnet", s.teacher_steps,
                                           train_u8, out, str(folder)),
@@ -417,7 +457,11 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help=f"training steps: N for both runs or TEACHER,STUDENT (default {DEFAULT_STEPS})")
     p.add_argument("--batch-size", type=int, default=d["batch_size"])
     p.add_argument("--student", default=d["student_mode"], choices=["codi", "pe-codi"])
-    p.add_argument("--teacher", default=d["teacher"], help="exported unconditional teacher")
+    p.add_argument("--teacher", default=d["teacher"],
+                   help="exported unconditional teacher (default: the shipped models' own)")
+    p.add_argument("--from-scratch", action="store_true",
+                   help="train new zero-initialised branches instead of fine-tuning the "
+                        "course's shipped models (slower to beat doing nothing)")
     p.add_argument("--holdout", type=float, default=d["holdout"], help="fraction held out (at least 2 images)")
     p.add_argument("--seed", type=int, default=d["seed"])
     p.add_argument("--latency-repeats", type=int, default=d["latency_repeats"], help="extra timed sampling runs")
@@ -433,7 +477,7 @@ def main_from_args(args) -> int:
         s = PocSettings(images=args.images, task=args.task, out=args.out, on_bad=args.on_bad,
                         size=args.size, teacher_steps=t_steps, student_steps=s_steps,
                         student_mode=args.student, batch_size=args.batch_size,
-                        teacher=args.teacher, holdout=args.holdout, seed=args.seed,
+                        teacher=args.teacher, warm_start=not args.from_scratch, holdout=args.holdout, seed=args.seed,
                         latency_repeats=args.latency_repeats, progress=not args.no_progress)
         run_poc(s)
     except PocError as err:

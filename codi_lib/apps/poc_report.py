@@ -53,6 +53,8 @@ def _settings_rows(data: dict) -> str:
         ("images", f"{d['usable']} usable: {d['train']} for training, {d['heldout']} held out; "
                    f"{len(d['bad'])} unusable, {len(d['ignored'])} other files ignored"),
         ("unconditional teacher", s["teacher"]),
+        ("start", "; ".join(f"{r['name']} {r['start']}" for r in data["runs"].values()
+                            if "start" in r)),
         ("runs", f"controlnet teacher {s['teacher_steps']} steps, {s['student_mode']} student "
                  f"{s['student_steps']} steps; batch {s['batch_size']}, lr {s['lr']}, "
                  f"EMA {s['ema_decay']}, seed {s['seed']}"),

@@ -113,6 +113,8 @@ class ConditionalConfig:
     task: str = "sr4"
     teacher: str = ""               # exported unconditional teacher; "" = the task's data set's
     init_from: str = ""             # cm-two-stage: exported ``controlnet`` model folder
+    warm_start: str = ""            # an exported model of this mode, task and teacher to
+    #                                 start from (fine-tuning, new optimiser; codi poc)
     embedding_channels: tuple = (16,)
     loss: CoDiLossConfig = field(default_factory=CoDiLossConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
@@ -129,6 +131,9 @@ class ConditionalConfig:
         if not self.teacher:   # data/teacher, or data/teacher-scenes for the depth task
             self.teacher = TEACHERS[get_task(self.task).dataset]
         _check_mode(self.mode, self.init_from, "a trained controlnet model folder")
+        if self.warm_start and get_mode(self.mode).from_controlnet:
+            raise ValueError(f"mode {self.mode!r} starts from init_from; warm_start is for "
+                             "the other modes")
 
 
 @dataclass

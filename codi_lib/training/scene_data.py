@@ -129,3 +129,18 @@ def motorcycle_depth_condition(size: int = 32) -> torch.Tensor:
     from ..method.tasks import disparity_to_depth_condition
     _, _, disparity = skimage.data.stereo_motorcycle()
     return disparity_to_depth_condition(torch.from_numpy(np.asarray(disparity, np.float32)), size)
+
+
+def motorcycle_photo(size: int = 32) -> torch.Tensor:
+    """The photo (1, 3, size, size) in [-1, 1] that :func:`motorcycle_depth_condition`
+    belongs to: the left image of ``skimage.data.stereo_motorcycle()``, the same centre
+    square, area-averaged (``adaptive_avg_pool2d``) to ``size``. Introduced in
+    ``notebooks/08_your_images.ipynb``."""
+    import skimage.data
+    left, _, _ = skimage.data.stereo_motorcycle()
+    img = torch.from_numpy(np.asarray(left, np.float32)).permute(2, 0, 1)[None] / 127.5 - 1
+    h, w = img.shape[-2:]
+    side = min(h, w)
+    top, lft = (h - side) // 2, (w - side) // 2
+    sq = img[..., top:top + side, lft:lft + side]
+    return torch.nn.functional.adaptive_avg_pool2d(sq, size).clamp(-1, 1)

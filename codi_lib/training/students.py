@@ -37,7 +37,32 @@ def build_for_mode(cfg: ConditionalConfig, device="cpu"):
         new_model=lambda: build_conditional(teacher.unet, task.cond_channels, cfg.embedding_channels),
         load_init=lambda: load_conditional(resolve(cfg.init_from))[0],
         teacher_ode=lambda: teacher)
+    if cfg.warm_start:
+        warm_start(model, cfg)
     return model.to(device), (ode_model.to(device) if ode_model is not None else None)
+
+
+def warm_start(model, cfg: ConditionalConfig) -> None:
+    """Copy the weights of the exported model ``cfg.warm_start`` into ``model``: the
+    branch, and the backbone when that model trained it. This is fine-tuning a shipped
+    model on new images (``codi poc``, notebook 08) instead of starting the branch at zero.
+    The exported model must have this run's mode, task and teacher: a branch only fits the
+    backbone it was trained on. A checkpoint of the run, when there is one, overrides
+    these weights (resuming)."""
+    src = resolve(cfg.warm_start)
+    if not (src / "controlnet.safetensors").is_file():
+        raise FileNotFoundError(f"warm_start={cfg.warm_start}: no exported model there "
+                                "(controlnet.safetensors missing)")
+    wcfg = load_config(src / "config.json", ConditionalConfig)
+    if (wcfg.mode, wcfg.task) != (cfg.mode, cfg.task):
+        raise ValueError(f"warm_start={cfg.warm_start} is a {wcfg.mode} model of task "
+                         f"{wcfg.task}; this run is {cfg.mode} on {cfg.task}")
+    if resolve(wcfg.teacher).resolve() != resolve(cfg.teacher).resolve():
+        raise ValueError(f"warm_start={cfg.warm_start} was trained on the teacher "
+                         f"{wcfg.teacher}, this run uses {cfg.teacher}: set teacher={wcfg.teacher}")
+    load_weights(model.controlnet, src / "controlnet.safetensors")
+    if (src / "unet.safetensors").is_file():
+        load_weights(model.unet, src / "unet.safetensors")
 
 
 def make_loss(cfg: ConditionalConfig, ode_model):

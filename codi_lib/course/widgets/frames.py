@@ -31,10 +31,10 @@ TEACHER_STEPS = (1, 2, 3, 4, 6, 8, 12, 16, 25, 50)
 FAST_TEACHER_STEPS = (1, 2, 4, 8, 50)
 #: Student step counts (the CoDi sampler, (C8)).
 STUDENT_STEPS = tuple(range(1, 9))
-#: Tasks shown at lesson size (when their models exist).
-DEFAULT_TASKS = ("sr4", "inpaint")
+#: Tasks shown at lesson size (when their models exist): two emoji tasks and depth.
+DEFAULT_TASKS = ("sr4", "inpaint", "depth")
 #: Test-split indices for notebook 07: a mushroom, a tiger, a face (lesson size shows the
-#: first two, fast mode the first and the last).
+#: first two, fast mode the first and the last); for depth, the test scenes of those indices.
 DEFAULT_IMAGES = (421, 445, 508)
 #: Seeds (starting noise) shown at lesson size.
 DEFAULT_SEEDS = (0, 1)
@@ -49,7 +49,7 @@ def default_students_dir() -> Path:
 
 
 def default_settings(fast: bool | None = None) -> dict:
-    """The sizes notebook 07 renders: at lesson size 2 tasks x 2 test images x 2 seeds
+    """The sizes notebook 07 renders: at lesson size 3 tasks x 2 test images x 2 seeds
     with teacher steps :data:`TEACHER_STEPS`; in fast mode (``course.FAST``) 1 task x
     2 images x 1 seed with :data:`FAST_TEACHER_STEPS`. The student always gets 1..8
     steps. Returns keyword arguments for :func:`build_frames`.
