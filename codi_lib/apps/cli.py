@@ -106,6 +106,14 @@ def _add_measure(sub) -> None:
     q.add_argument("--out", default=None, help="JSON file (default: <teacher>/quality.json)")
     add_poc_arguments(sub.add_parser("poc", help="proof of concept on your own images: "
                                      "controlnet teacher + CoDi student + report.html"))
+    g = sub.add_parser("grid", help="a labelled PNG: a task's test conditions, the shipped "
+                       "models' samples (controlnet DDIM-50, codi 1 and 4 steps), ground truth")
+    g.add_argument("--task", required=True, choices=sorted(TASKS))
+    g.add_argument("--out", required=True, help="PNG file, e.g. data/bench/grid_depth.png")
+    g.add_argument("--students", default=None, help="folder of trained models (default: data/students)")
+    g.add_argument("-n", "--num-images", type=int, default=12)
+    g.add_argument("--start", type=int, default=0, help="first test image")
+    g.add_argument("--seed", type=int, default=0)
     s = sub.add_parser("sample", help="sample a PNG grid from a teacher")
     s.add_argument("--teacher", default=None, help="exported teacher folder (default: data/teacher)")
     s.add_argument("--sampler", default="ddim", choices=SAMPLERS)
@@ -270,6 +278,10 @@ def main(argv=None) -> int:
     elif args.cmd == "poc":
         from .poc import main_from_args
         return main_from_args(args)
+    elif args.cmd == "grid":
+        from ..evaluation.sample_grid import write_grid
+        print("wrote", write_grid(args.task, args.out, args.students, args.num_images,
+                                  args.start, seed=args.seed))
     elif args.cmd == "sample":
         _sample(args)
     elif args.cmd == "latent":
