@@ -178,6 +178,29 @@ def test_bench_has_every_row_and_flags_missing_models(tmp_path, tiny_teacher_dir
     md = (tmp_path / "bench" / "bench.md").read_text()
     assert "CoDi-1" in md and "no trained model" in md and "Paired differences" in md
 
+    # merging per-task runs gives the same table (codi bench --merge)
+    import json
+    from codi_lib.evaluation.bench import merge_results
+    for task, ds in (("sr4", "emoji"), ("depth", "scenes")):
+        part = {**res, "rows": [r for r in res["rows"] if r["task"] == task],
+                "paired": [q for q in res["paired"] if q["task"] == task],
+                "data_sets": {ds: res["data_sets"][ds]},
+                "parts": [{"tasks": [task], "hardware": res["hardware"], "seconds": 1.0}]}
+        (tmp_path / task).mkdir()
+        (tmp_path / task / "bench.json").write_text(json.dumps(part))
+    merged = merge_results([tmp_path / "depth", tmp_path / "sr4"], tmp_path / "merged")
+    assert merged["rows"] == res["rows"] and merged["paired"] == res["paired"]  # registry order
+    assert merged["data_sets"] == res["data_sets"] and merged["seconds"] == 2.0
+    assert merged["goals"] == res["goals"]
+    assert (tmp_path / "merged" / "quality_vs_nfe_depth.png").is_file()
+    with pytest.raises(ValueError, match="task sr4 is in both"):
+        merge_results([tmp_path / "sr4", tmp_path / "sr4"], tmp_path / "m2")
+    other = json.loads((tmp_path / "depth" / "bench.json").read_text())
+    other["seeds"] = 3
+    (tmp_path / "depth" / "bench.json").write_text(json.dumps(other))
+    with pytest.raises(ValueError, match="seeds=3"):
+        merge_results([tmp_path / "sr4", tmp_path / "depth"], tmp_path / "m3")
+
 
 def test_warm_start_copies_an_exported_model_and_refuses_a_mismatch(tmp_path, tiny_teacher_dir):
     """warm_start (codi poc's fine-tuning) starts a run from an exported model of the same

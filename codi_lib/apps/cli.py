@@ -87,6 +87,8 @@ def _add_measure(sub) -> None:
                    help="val: the validation split carved from train, for recipe choices")
     b.add_argument("--models", nargs="*", default=None,
                    help="only these model folders (e.g. controlnet cm-two-stage); reference rows stay")
+    b.add_argument("--merge", nargs="+", default=None, metavar="RESULT",
+                   help="measure nothing: merge bench.json folders of disjoint tasks into --out")
     b.add_argument("--resamples", type=int, default=300,
                    help="bootstrap resamples for the 95%% intervals (default 300)")
     q = sub.add_parser("eval-teacher", help="FID/KID/sharpness of a teacher's DDIM samples "
@@ -265,9 +267,9 @@ def main(argv=None) -> int:
         from ..training.teacher import export_teacher
         print(export_teacher(args.run_dir, args.dest, half=args.half))
     elif args.cmd == "bench":
-        from ..evaluation.bench import run_benchmark
+        from ..evaluation.bench import merge_results, run_benchmark
         n = 16 if args.quick else args.num_images
-        res = run_benchmark(args.out, args.tasks, n, students_dir=args.students,
+        res = merge_results(args.merge, args.out) if args.merge else run_benchmark(args.out, args.tasks, n, students_dir=args.students,
                             seeds=1 if args.quick else args.seeds,
                             resamples=50 if args.quick else args.resamples,
                             split=args.split, models=args.models)

@@ -284,6 +284,12 @@ def run_benchmark(out_dir, tasks=None, n_images: int | None = None, batch_size: 
               "data_sets": {ds: {"n_images": len(v["x"]), "n_reference": v["n_all"],
                                  "fid_floor": v["floor"]["fid"], "kid_floor": v["floor"]["kid"]}
                             for ds, v in shared.items()}}
+    result["parts"] = [{"tasks": tasks, "hardware": result["hardware"], "seconds": result["seconds"]}]
+    return write_result(result, out_dir)
+
+
+def write_result(result: dict, out_dir) -> dict:
+    """Add the goals, then write ``bench.json``, ``bench.md`` and the figures."""
     result["goals"] = goals(result)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -291,3 +297,56 @@ def run_benchmark(out_dir, tasks=None, n_images: int | None = None, batch_size: 
     (out_dir / "bench.md").write_text(to_markdown(result))
     write_figures(result, out_dir)
     return result
+
+
+#: Settings that must agree between benchmark runs merged into one table.
+MERGE_KEYS = ("split", "seeds", "resamples", "batch_size", "fid_weights", "fid_note", "ci_note",
+              "lpips_note")
+
+
+def merge_results(paths, out_dir) -> dict:
+    """One table from benchmark runs of disjoint tasks (``codi bench --tasks ...`` run
+    as each task's models are final, or one task rerun after retraining), measured with
+    the same settings (:data:`MERGE_KEYS`; a data set shared by two runs must have the
+    same size and floor). Rows, paired differences and data sets are concatenated in the
+    order of the task registry; every speed-up stays the one measured in its own process
+    (each part's hardware and time are kept in ``parts``). Writes like
+    :func:`run_benchmark`. Notebook 06."""
+    parts = []
+    for p in paths:
+        f = Path(p) / "bench.json" if Path(p).is_dir() else Path(p)
+        if not f.is_file():
+            raise FileNotFoundError(f"no benchmark result at {f}")
+        parts.append((f, json.loads(f.read_text())))
+    if not parts:
+        raise ValueError("merge: no benchmark results given")
+    seen = {}
+    for f, r in parts:
+        for key in MERGE_KEYS:
+            if r.get(key) != parts[0][1].get(key):
+                raise ValueError(f"merge: {f} has {key}={r.get(key)!r}, {parts[0][0]} has "
+                                 f"{parts[0][1].get(key)!r}; rerun one with the other's settings")
+        for task in dict.fromkeys(row["task"] for row in r["rows"]):
+            if task in seen:
+                raise ValueError(f"merge: task {task} is in both {seen[task]} and {f}")
+            seen[task] = f
+    order = {t: i for i, t in enumerate(TASKS)}
+    parts.sort(key=lambda fr: min(order[row["task"]] for row in fr[1]["rows"]))
+    data_sets = {}
+    for f, r in parts:
+        for ds, v in r.get("data_sets", {}).items():
+            if ds in data_sets and data_sets[ds] != v:
+                raise ValueError(f"merge: data set {ds} differs in {f} ({v} vs {data_sets[ds]})")
+            data_sets[ds] = v
+    first = parts[0][1]
+    result = {k: first[k] for k in first if k not in ("rows", "paired", "goals", "parts")}
+    result["rows"] = [row for _, r in parts for row in r["rows"]]
+    result["paired"] = [q for _, r in parts for q in r["paired"]]
+    result["data_sets"] = data_sets
+    result["parts"] = [part for _, r in parts for part in r.get("parts", [
+        {"tasks": list(dict.fromkeys(row["task"] for row in r["rows"])),
+         "hardware": r["hardware"], "seconds": r["seconds"]}])]
+    result["seconds"] = round(sum(part["seconds"] for part in result["parts"]), 1)
+    hw = list(dict.fromkeys(part["hardware"] for part in result["parts"]))
+    result["hardware"] = hw[0] if len(hw) == 1 else "; ".join(hw)
+    return write_result(result, out_dir)
