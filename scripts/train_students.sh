@@ -1,35 +1,75 @@
 #!/usr/bin/env bash
 # Train and export every shipped conditional model on the shipped teachers (data/teacher;
-# data/teacher-scenes for depth), in two lanes that run side by side (one thread each:
-# 2 cores). The budgets (steps x batch 32) are in the table below; the three sr4 ablations
-# get exactly the budget of the sr4 pe-codi they ablate, so the benchmark can rank them
+# data/teacher-scenes for depth): one queue, taken by WORKERS workers side by side (one
+# thread each; default 2 = this machine's 2 cores). Each worker takes the first run of
+# the queue that is not finished, not taken and ready:
+#   - a depth run waits until data/teacher-scenes has trained SCENE_STEPS steps
+#     (default 7500: its record.json says how many);
+#   - a cm-two-stage run waits for its task's controlnet (it starts from that model) and
+#     for runs/cm2-tune/chosen.args (CM-II's settings, chosen on the validation split by
+#     scripts/tune_cm2.sh; CM2_DEFAULT=1 uses lr 1e-4 without it).
+# A worker with nothing ready waits while another worker is still training (its result
+# may unblock a run), else stops and says what is blocked.
+# The budgets (steps x batch 32) are in the queue below; the three sr4 ablations get
+# exactly the budget of the sr4 pe-codi they ablate, so the benchmark can rank them
 # against it. The ablations are run on PE-CoDi (branch only), so each ships as a 2.4 MB
 # branch and data/ stays under its budget.
 #
 # Resumable: rerunning continues each run where it stopped; a run whose export finished
-# (runs/students/<task>-<name>.done) is skipped. cm-two-stage starts from the task's
-# exported controlnet, so each lane trains a task's controlnet before its CM-II.
-# CM-II's settings are chosen with scripts/tune_cm2.sh (measured on the validation split)
-# and written, as --set arguments, to runs/cm2-tune/chosen.args; each CM-II run reads that
-# file when it starts (default without it: lr 1e-4). The CM-II runs come last in each lane.
+# (runs/students/<task>-<name>.done) is skipped.
 #
-#   bash scripts/train_students.sh            # both lanes; logs: runs/students/<task>-<name>.log
-#   LANES=a bash scripts/train_students.sh    # one lane only
+#   bash scripts/train_students.sh            # logs: runs/students/<task>-<name>.log, worker-<i>.log
+#   WORKERS=1 bash scripts/train_students.sh  # one core
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1
 CODI=${CODI:-.venv/bin/codi}
 COMMON=(--set train.batch_size=32 --set train.ema_decay=0.99 --set train.sample_every=200
-        --set train.ckpt_every=100 --no-progress)
+        --set train.ckpt_every=100 --set train.lr=2e-4 --no-progress)
+SCENE_STEPS=${SCENE_STEPS:-7500}
+# task  name  mode  steps  [extra --set arguments]
+QUEUE=(
+  "sr4 controlnet controlnet 1800"
+  "sr4 codi codi 1800"
+  "sr4 pe-codi pe-codi 1500"
+  "inpaint controlnet controlnet 1200"
+  "canny controlnet controlnet 1200"
+  "depth controlnet controlnet 1200 --set data=scenes"
+  "inpaint codi codi 1200"
+  "canny codi codi 1200"
+  "depth codi codi 1200 --set data=scenes"
+  "inpaint pe-codi pe-codi 900"
+  "canny pe-codi pe-codi 900"
+  "depth pe-codi pe-codi 900 --set data=scenes"
+  "sr4 pe-codi-no-guidance pe-codi 1500 --set loss.lambda_cg=0"
+  "sr4 pe-codi-ode-teacher pe-codi 1500 --set loss.ode_model=teacher"
+  "sr4 pe-codi-no-consistency pe-codi 1500 --set loss.lambda_cons=0"
+  "sr4 cm-two-stage cm-two-stage 1200"
+  "inpaint cm-two-stage cm-two-stage 900"
+  "canny cm-two-stage cm-two-stage 900"
+  "depth cm-two-stage cm-two-stage 900 --set data=scenes"
+)
+S=runs/students
+
 cm2_args() {  # the chosen CM-II settings, read when a CM-II run starts
   cat runs/cm2-tune/chosen.args 2>/dev/null || echo "--set train.lr=1e-4"
 }
 
-run() {  # run <task> <name> <mode> <steps> <lr> [extra --set args...]
-  local task=$1 name=$2 mode=$3 steps=$4 lr=$5; shift 5
-  local out=runs/students/$task-$name dest=data/students/$task/$name
-  [ -f "$out.done" ] && { echo "$(date +%T) skip  $task $name (done)"; return 0; }
-  local init=()
+blocked() {  # blocked <task> <mode>: prints why the run cannot start yet (nothing: ready)
+  if [ "$1" = depth ]; then
+    local have
+    have=$(.venv/bin/python -c "import json; print(json.load(open('data/teacher-scenes/record.json'))['steps'])" 2>/dev/null || echo 0)
+    [ "$have" -ge "$SCENE_STEPS" ] || { echo "scene teacher at $have of $SCENE_STEPS steps"; return; }
+  fi
+  if [ "$2" = cm-two-stage ]; then
+    [ -f "$S/$1-controlnet.done" ] || { echo "needs $1 controlnet"; return; }
+    [ -f runs/cm2-tune/chosen.args ] || [ -n "${CM2_DEFAULT:-}" ] || echo "needs runs/cm2-tune/chosen.args"
+  fi
+}
+
+run() {  # run <task> <name> <mode> <steps> [extra --set args...]
+  local task=$1 name=$2 mode=$3 steps=$4; shift 4
+  local out=$S/$task-$name dest=data/students/$task/$name init=()
   if [ "$mode" = cm-two-stage ]; then
     init=(--init-from data/students/$task/controlnet)
     read -r -a extra <<< "$(cm2_args)"
@@ -37,41 +77,59 @@ run() {  # run <task> <name> <mode> <steps> <lr> [extra --set args...]
   fi
   echo "$(date +%T) start $task $name ($mode, $steps steps)"
   if $CODI train --mode "$mode" --task "$task" --out "$out" "${init[@]}" "${COMMON[@]}" \
-       --set train.max_steps="$steps" --set train.lr="$lr" "$@" > "$out.log" 2>&1 \
+       --set train.max_steps="$steps" "$@" > "$out.log" 2>&1 \
      && $CODI export "$out" "$dest" >> "$out.log" 2>&1; then
     touch "$out.done"
     echo "$(date +%T) done  $task $name"
   else
-    echo "$(date +%T) FAILED $task $name: see $out.log"
+    echo "$(date +%T) FAILED $task $name: see $out.log (not retried by this invocation)"
   fi
 }
 
-lane_a() {
-  run sr4 controlnet controlnet 1800 2e-4
-  run sr4 codi codi 1800 2e-4
-  run inpaint controlnet controlnet 1200 2e-4
-  run inpaint codi codi 1200 2e-4
-  run inpaint pe-codi pe-codi 900 2e-4
-  run sr4 pe-codi-no-guidance pe-codi 1500 2e-4 --set loss.lambda_cg=0
-  run sr4 pe-codi-ode-teacher pe-codi 1500 2e-4 --set loss.ode_model=teacher
-  run sr4 cm-two-stage cm-two-stage 1200 2e-4
-  run inpaint cm-two-stage cm-two-stage 900 2e-4
+busy() {  # another worker is training: a claim without .done whose process is alive
+  local c
+  for c in "$S"/*.claim; do
+    [ -d "$c" ] || continue
+    [ -f "${c%.claim}.done" ] && continue
+    [ "$(cat "$c/pid" 2>/dev/null)" = "$BASHPID" ] && continue
+    kill -0 "$(cat "$c/pid" 2>/dev/null)" 2>/dev/null && return 0
+  done
+  return 1
 }
 
-lane_b() {
-  run sr4 pe-codi pe-codi 1500 2e-4
-  run depth controlnet controlnet 1200 2e-4 --set data=scenes
-  run depth codi codi 1200 2e-4 --set data=scenes
-  run canny controlnet controlnet 1200 2e-4
-  run canny codi codi 1200 2e-4
-  run canny pe-codi pe-codi 900 2e-4
-  run depth pe-codi pe-codi 900 2e-4 --set data=scenes
-  run sr4 pe-codi-no-consistency pe-codi 1500 2e-4 --set loss.lambda_cons=0
-  run canny cm-two-stage cm-two-stage 900 2e-4
-  run depth cm-two-stage cm-two-stage 900 2e-4 --set data=scenes
+worker() {
+  while :; do
+    local left=0 took=0 why=()
+    for item in "${QUEUE[@]}"; do
+      read -r task name mode steps extra <<< "$item"
+      local out=$S/$task-$name
+      [ -f "$out.done" ] && continue
+      left=1
+      [ -d "$out.claim" ] && continue
+      local b
+      b=$(blocked "$task" "$mode")
+      [ -n "$b" ] && { why+=("$task $name: $b"); continue; }
+      mkdir "$out.claim" 2>/dev/null || continue
+      echo "$BASHPID" > "$out.claim/pid"
+      # shellcheck disable=SC2086
+      run "$task" "$name" "$mode" "$steps" $extra
+      took=1
+      break
+    done
+    [ "$left" = 0 ] && { echo "$(date +%T) queue finished"; return 0; }
+    if [ "$took" = 0 ]; then
+      if busy; then sleep 60; continue; fi
+      echo "$(date +%T) nothing left that can start now:"
+      printf '  %s\n' "${why[@]:-(the rest failed or is taken)}"
+      return 0
+    fi
+  done
 }
 
-mkdir -p runs/students
-case "${LANES:-ab}" in *a*) lane_a >> runs/students/lane_a.log 2>&1 & ;; esac
-case "${LANES:-ab}" in *b*) lane_b >> runs/students/lane_b.log 2>&1 & ;; esac
+mkdir -p "$S"
+rm -rf "$S"/*.claim   # claims of an earlier invocation (this one starts all the workers)
+for i in $(seq 1 "${WORKERS:-2}"); do
+  worker >> "$S/worker-$i.log" 2>&1 &
+  sleep 5
+done
 wait

@@ -6,6 +6,7 @@
 #
 #   bash scripts/tune_cm2.sh [task]          # default sr4; results in runs/cm2-tune/<variant>/bench
 #   STEPS=400 bash scripts/tune_cm2.sh       # CM-II steps per variant (default 400)
+# The variants are in configs/cm2_variants.txt; scripts/choose_cm2.py writes the choice.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
@@ -29,13 +30,7 @@ cp -r "$ROOT/init/$TASK/controlnet" "$ROOT/start/students/$TASK/cm-two-stage"
   --models controlnet cm-two-stage --seeds 1 \
   --students "$ROOT/start/students" --out "$ROOT/start/bench" > "$ROOT/start.log" 2>&1
 # variant name, then its overrides (learning rate, per-sample n, EMA rate of the target)
-variants=(
-  "lr1e-4_batchn_ema0.99   --set train.lr=1e-4 --set train.ema_decay=0.99"
-  "lr3e-5_batchn_ema0.99   --set train.lr=3e-5 --set train.ema_decay=0.99"
-  "lr1e-5_batchn_ema0.99   --set train.lr=1e-5 --set train.ema_decay=0.99"
-  "lr3e-5_samplen_ema0.99  --set train.lr=3e-5 --set train.ema_decay=0.99 --set loss.per_sample_n=true"
-  "lr3e-5_batchn_ema0.999  --set train.lr=3e-5 --set train.ema_decay=0.999"
-)
+mapfile -t variants < <(grep -v '^#' configs/cm2_variants.txt | grep .)
 for v in "${variants[@]}"; do
   read -r name args <<< "$v"
   [ -f "$ROOT/$name/bench/bench.json" ] && continue   # measured already (resumable)
@@ -51,3 +46,5 @@ for v in "${variants[@]}"; do
     --students "$ROOT/$name/students" --out "$ROOT/$name/bench" >> "$ROOT/$name.log" 2>&1
   echo "$(date +%T) $name done: $ROOT/$name/bench/bench.md"
 done
+# the choice: lowest CM-II LPIPS at 4 steps on val -> runs/cm2-tune/chosen.args
+.venv/bin/python scripts/choose_cm2.py "$ROOT"
