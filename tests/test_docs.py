@@ -104,3 +104,14 @@ def test_slides_cut_every_notebook_at_its_headings_and_keep_its_code():
         assert len(slides) == len(headings) >= 2, path.name
     fenced = build_site._split_at_headings("## A\ntext\n```bash\n# a comment\n```\n## B\nmore")
     assert fenced == ["## A\ntext\n```bash\n# a comment\n```", "## B\nmore"]
+
+
+def test_readme_benchmark_table_is_the_committed_benchmark():
+    """The README's table is written from data/bench/bench.json, never typed."""
+    import json
+    import sys
+    sys.path.insert(0, str(REPO / "scripts"))
+    from readme_bench import rendered
+    readme = (REPO / "README.md").read_text()
+    bench = json.loads((REPO / "data/bench/bench.json").read_text())
+    assert rendered(readme, bench) == readme, "run python scripts/readme_bench.py"

@@ -17,9 +17,14 @@ FAMILIES = [("controlnet", "ddim", "ControlNet teacher, DDIM"),
             ("codi", "codi", "CoDi")]
 
 
+def _key(r: dict) -> str:
+    """A row's ``model/sampler/steps`` (first-version tables have no ``key`` field)."""
+    return r.get("key") or f"{r.get('model') or 'reference'}/{r.get('sampler', '')}/{r.get('steps', 0)}"
+
+
 def row(result: dict, task: str, key: str) -> dict | None:
     """The measured row ``key`` (``model/sampler/steps``) of ``task``, or None."""
-    return next((r for r in result["rows"] if r["task"] == task and r.get("key") == key
+    return next((r for r in result["rows"] if r["task"] == task and _key(r) == key
                  and "fid" in r), None)
 
 
@@ -135,6 +140,34 @@ def to_markdown(result: dict) -> str:
                       for g in gl]
         lines.append("")
     return "\n".join(lines)
+
+
+#: The README's columns: (heading, row key).
+SUMMARY_COLUMNS = (("condition as output", "reference/condition/0"),
+                   ("teacher DDIM-50", "controlnet/ddim/50"), ("DDIM-1", "controlnet/ddim/1"),
+                   ("DDIM-4", "controlnet/ddim/4"), ("CM-II-4", "cm-two-stage/codi/4"),
+                   ("CoDi-1", "codi/codi/1"), ("CoDi-4", "codi/codi/4"))
+
+
+def summary_markdown(result: dict) -> str:
+    """The short table of the README: per task, LPIPS / FID of the headline rows, the
+    CoDi student's speed-up over DDIM-50 at 1 and 4 steps (same process), and how many
+    of the task's goals are met. Written from ``bench.json`` by scripts/readme_bench.py."""
+    head = ("| task | " + " | ".join(h for h, _ in SUMMARY_COLUMNS)
+            + " | CoDi-1 / CoDi-4 speed-up | goals met |")
+    lines = [head, "|---" * (len(SUMMARY_COLUMNS) + 3) + "|"]
+    for task in dict.fromkeys(r["task"] for r in result["rows"]):
+        cells = []
+        for _, key in SUMMARY_COLUMNS:
+            r = row(result, task, key)
+            cells.append(f"{r['lpips']:.3f} / {r['fid']:.0f}" if r and "lpips" in r else "–")
+        sp = [row(result, task, f"codi/codi/{k}") for k in (1, 4)]
+        speed = " / ".join(f"{r['speedup_vs_ddim50']:.1f}x" if r and "speedup_vs_ddim50" in r
+                           else "–" for r in sp)
+        gl = [g for g in result.get("goals", []) if g["task"] == task]
+        met = f"{sum(g['met'] for g in gl)} of {len(gl)}" if gl else "–"
+        lines.append(f"| {TASKS[task].title} | " + " | ".join(cells) + f" | {speed} | {met} |")
+    return "\n".join(lines) + "\n"
 
 
 def plot_quality_vs_nfe(result: dict, task: str, axes=None):
