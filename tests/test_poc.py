@@ -79,6 +79,10 @@ def test_poc_trains_evaluates_reports_and_resumes(tmp_path, capsys):
     assert data["data"]["usable"] == 10 and data["data"]["train"] + n_held == 10
     rows = data["evaluation"]["rows"]
     assert rows[0]["nfe"] == 50 and rows[1]["nfe"] == 4 and rows[1]["speedup"] > 1
+    for r in rows[:2]:  # each model's paired difference from the no-model baseline
+        for m in ("lpips", "psnr"):
+            d = r["vs_no_model"][m]
+            assert d["ci"][0] <= d["diff"] <= d["ci"][1]
     assert all(np.isfinite(rows[i][k]) for i in (0, 1) for k in ("lpips", "psnr", "fid"))
     assert {r["steps"] for r in data["runs"].values()} == {2}
     # by default each run fine-tunes the course's shipped model of its mode, on its teacher
@@ -135,6 +139,16 @@ def test_headline_compares_with_the_no_model_baseline_first():
     assert first_t < first_s < text.index("faster")  # the baseline verdicts come first
     assert "better than doing nothing" in text[first_t:first_s]
     assert "worse than doing nothing" in text[first_s:]
+    # with the paired intervals: ahead on the means but within the interval is not "clearly"
+    rows[0]["vs_no_model"] = {"lpips": {"diff": -0.05, "ci": [-0.08, -0.02]},
+                              "psnr": {"diff": 2.0, "ci": [1.0, 3.0]}}
+    rows[1].update(lpips=0.34, psnr=18.2, vs_no_model={"lpips": {"diff": -0.01, "ci": [-0.03, 0.01]},
+                                                     "psnr": {"diff": 0.2, "ci": [-0.4, 0.8]}})
+    text = headline({"rows": rows})
+    first_s = text.index("student is")
+    assert "clearly better than doing nothing" in text[:first_s]
+    assert "not clearly better than doing nothing" in text[first_s:]
+    assert "[-0.080, -0.020]" in text
 
 
 def test_poc_from_scratch_on_another_teacher_and_a_contradicting_teacher(tmp_path, capsys,

@@ -254,20 +254,34 @@ def _cached_evaluation(cache: Path, key: str) -> dict | None:
     return saved
 
 
-def _quality(pred, truth, fid_ref) -> dict:
-    """LPIPS and PSNR against ``truth`` and FID against its reference statistics; a
-    missing FID (too few images, no weights) is reported, not raised."""
-    from ..evaluation.quality import quality
-    out = quality(pred, truth, ("lpips", "psnr"))
+def _quality(pred, truth, fid_ref) -> tuple[dict, dict]:
+    """(means, per-image values): LPIPS and PSNR against ``truth`` and FID against its
+    reference statistics; a missing FID (too few images, no weights) is reported, not
+    raised."""
+    from ..evaluation.quality import quality_per_image
+    per = quality_per_image(pred, truth, ("lpips", "psnr"))
+    out = {k: float(v.mean()) for k, v in per.items()}
     if isinstance(fid_ref, str) or fid_ref is None:
         out["fid"] = None
         if fid_ref:
             out["fid_error"] = fid_ref
-        return out
+        return out, per
     try:
         out["fid"] = fid_ref(pred)
     except Exception as err:  # FID weights missing or too few images: report, don't fail
         out["fid"], out["fid_error"] = None, str(err)
+    return out, per
+
+
+def versus_no_model(per: dict, base: dict, seed: int = 0) -> dict:
+    """Each metric's paired difference model - no-model baseline over the held-out
+    images, with its 95% bootstrap interval: {"lpips": {"diff", "ci"}, "psnr": ...}.
+    "Clearly ahead" in the report means the interval excludes zero on the good side."""
+    from ..evaluation.fidkid import mean_interval
+    out = {}
+    for m in ("lpips", "psnr"):
+        d = (per[m] - base[m]).double()
+        out[m] = {"diff": float(d.mean()), "ci": mean_interval(d, 1000, seed)}
     return out
 
 
@@ -306,7 +320,7 @@ def evaluate(s: PocSettings, out: Path, x_held, runs: dict, held_key: str) -> di
     tsteps, ssteps = s.eval_teacher_steps, s.eval_student_steps
     methods = ((f"ControlNet teacher, DDIM-{tsteps}", "teacher", "controlnet", "ddim", tsteps),
                (f"CoDi student ({s.student_mode}), {ssteps} steps", "student", "student", "codi", ssteps))
-    rows, samples = [], {"condition": task.show(cond).contiguous(), "truth": x_held.contiguous()}
+    rows, per, samples = [], {}, {"condition": task.show(cond).contiguous(), "truth": x_held.contiguous()}
     fid_ref = _fid_reference(x_held)
     _say(f"[poc] evaluation on {n} held-out images: teacher DDIM-{tsteps}, student CoDi-{ssteps}")
     for label, key_name, run, sampler, steps in methods:
@@ -319,12 +333,15 @@ def evaluate(s: PocSettings, out: Path, x_held, runs: dict, held_key: str) -> di
 
         (imgs, nfe), seconds = median_time(generate, repeats=1 + max(0, s.latency_repeats))
         samples[key_name] = imgs.contiguous()
+        means, per[key_name] = _quality(imgs, x_held, fid_ref)
         rows.append({"method": label, "key": key_name, "nfe": nfe, "latency_s": seconds / n,
-                     **_quality(imgs, x_held, fid_ref)})
+                     **means})
     if task.as_output is not None:
+        means, base = _quality(task.as_output(cond).clamp(-1, 1), x_held, fid_ref)
         rows.append({"method": f"{NO_MODEL_LABELS.get(s.task, 'the condition itself')} (no model)",
-                     "key": "condition", "nfe": 0, "latency_s": None,
-                     **_quality(task.as_output(cond).clamp(-1, 1), x_held, fid_ref)})
+                     "key": "condition", "nfe": 0, "latency_s": None, **means})
+        for r in rows[:-1]:
+            r["vs_no_model"] = versus_no_model(per[r["key"]], base, s.seed)
     for r in rows:
         r["speedup"] = (rows[0]["latency_s"] / r["latency_s"]) if r["latency_s"] else None
     result = {"key": key, "n_heldout": n, "rows": rows,

@@ -99,16 +99,29 @@ def _file_notes(data: dict) -> tuple[str, str]:
 
 
 def _versus(r: dict, base: dict) -> tuple[bool, bool, str]:
-    """(ahead on LPIPS, ahead on PSNR, the sentence's numbers) of row ``r`` vs ``base``."""
-    lp, ps = r["lpips"] < base["lpips"], r["psnr"] > base["psnr"]
+    """(clearly ahead on LPIPS, clearly ahead on PSNR, the sentence's numbers) of row
+    ``r`` against ``base``. Clearly ahead: the paired 95% interval of the difference
+    (``r["vs_no_model"]``) excludes zero on the good side; without intervals (an older
+    report), ahead at all."""
+    vs = r.get("vs_no_model")
+    if vs:
+        lp, ps = vs["lpips"]["ci"][1] < 0, vs["psnr"]["ci"][0] > 0
+    else:
+        lp, ps = r["lpips"] < base["lpips"], r["psnr"] > base["psnr"]
     nums = (f"LPIPS {fmt(r['lpips'])} vs {fmt(base['lpips'])}, "
             f"PSNR {fmt(r['psnr'], 2)} vs {fmt(base['psnr'], 2)} dB")
+    if vs:
+        ci = {m: vs[m]["ci"] for m in ("lpips", "psnr")}
+        nums += (f"; differences {vs['lpips']['diff']:+.3f} [{ci['lpips'][0]:+.3f}, "
+                 f"{ci['lpips'][1]:+.3f}] and {vs['psnr']['diff']:+.2f} [{ci['psnr'][0]:+.2f}, "
+                 f"{ci['psnr'][1]:+.2f}] dB, 95% intervals over the held-out images")
     return lp, ps, nums
 
 
 def headline(ev: dict) -> str:
     """The report's first paragraphs: each model against the no-model baseline first
-    (said plainly when a model loses to it), then the student's speed-up."""
+    (said plainly when a model loses to it or is not clearly ahead), then the student's
+    speed-up."""
     e = html.escape
     teacher, student = ev["rows"][0], ev["rows"][1]
     base = next((r for r in ev["rows"] if r["key"] == "condition"), None)
@@ -116,15 +129,19 @@ def headline(ev: dict) -> str:
     if base is not None:
         for r in (teacher, student):
             lp, ps, nums = _versus(r, base)
+            behind = r["lpips"] > base["lpips"] and r["psnr"] < base["psnr"]
             if lp and ps:
-                verdict = "<b>better than doing nothing</b> on both metrics"
-            elif lp or ps:
-                verdict = (f"<b>mixed</b> against doing nothing: ahead on {'LPIPS' if lp else 'PSNR'}, "
-                           f"behind on {'PSNR' if lp else 'LPIPS'}")
-            else:
+                verdict = "<b>clearly better than doing nothing</b> on both metrics"
+            elif behind:
                 verdict = ("<b class='bad'>worse than doing nothing</b>: on these images it loses to "
                            "the no-model baseline on both metrics; train longer (raise --steps) "
                            "or use more images before trusting it")
+            elif lp or ps:
+                verdict = (f"<b>mixed</b> against doing nothing: clearly ahead on "
+                           f"{'LPIPS' if lp else 'PSNR'}, not on {'PSNR' if lp else 'LPIPS'}")
+            else:
+                verdict = ("<b class='bad'>not clearly better than doing nothing</b>: neither "
+                           "difference is beyond its 95% interval")
             parts.append(f"<p class='big'>{e(r['method'])} is {verdict} "
                          f"({nums}; baseline: {e(base['method'])}).</p>")
     parts.append(f"<p>The student needs {student['nfe']} network evaluations instead of "

@@ -35,7 +35,7 @@ from ..training.scene_data import task_batch
 from ..training.paths import students_dir as default_students_dir
 from ..training.students import load_conditional
 from .bench_report import goals, to_markdown, write_figures
-from .fidkid import Reference, cached_inception_features, inception_features, percentile_interval
+from .fidkid import Reference, cached_inception_features, inception_features, mean_interval
 from .metrics import LPIPS_SIZE, CountingDenoiser, get_fid_extractor
 from .quality import quality_per_image
 from .teacher_quality import floor_images
@@ -113,13 +113,6 @@ def _per_image(fake: torch.Tensor, truth: torch.Tensor) -> dict[str, torch.Tenso
     return {k: v.double() for k, v in quality_per_image(fake, truth).items()}
 
 
-def _image_interval(values: torch.Tensor, resamples: int, seed: int) -> list[float]:
-    gen = torch.Generator().manual_seed(seed)
-    n = values.shape[0]
-    idx = torch.randint(0, n, (resamples, n), generator=gen)
-    return percentile_interval(values[idx].mean(1))
-
-
 class _Run:
     """Everything one task's measurements need in memory: outputs' per-image metrics
     and Inception features per row, for the paired comparisons at the end."""
@@ -145,7 +138,7 @@ def _measure_samples(method, fakes, truth, ref, run, resamples, seed, extractor)
         mean = {k: torch.stack([p[k] for p in per]).mean(0) for k in per[0]}
         run.per_image[method.key] = mean
         row["lpips"] = float(mean["lpips"].mean())
-        row["lpips_ci"] = _image_interval(mean["lpips"], resamples, seed)
+        row["lpips_ci"] = mean_interval(mean["lpips"], resamples, seed)
         row["psnr"] = float(mean["psnr"].mean())
         row["ssim"] = float(mean["ssim"].mean())
     return row
@@ -176,7 +169,7 @@ def _paired(task: str, run: _Run, ref: Reference, specs, resamples: int, seed: i
             continue
         d = run.per_image[a]["lpips"] - run.per_image[b]["lpips"]
         out.append({"task": task, "a": a, "b": b, "metric": "lpips", "diff": float(d.mean()),
-                    "ci": _image_interval(d, resamples, seed)})
+                    "ci": mean_interval(d, resamples, seed)})
         fa, fb = run.features[a], run.features[b]
         diffs = [ref.fid(x) - ref.fid(y) for x, y in zip(fa, fb)]
         p = ref.paired_fid_diff(fa[0], fb[0], resamples=resamples, seed=seed)

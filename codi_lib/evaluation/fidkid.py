@@ -132,6 +132,17 @@ def percentile_interval(resampled, level: float = 0.95) -> list[float]:
     return torch.quantile(torch.as_tensor(resampled, dtype=torch.float64), q).tolist()
 
 
+def mean_interval(values: torch.Tensor, resamples: int = 1000, seed: int = 0,
+                  level: float = 0.95) -> list[float]:
+    """The bootstrap interval of the mean of per-image ``values`` (N,): resample the N
+    images with replacement ``resamples`` times. Per-image differences between two
+    methods on the same images give the paired interval of the difference. Notebook 06."""
+    gen = torch.Generator().manual_seed(seed)
+    n = values.shape[0]
+    idx = torch.randint(0, n, (resamples, n), generator=gen)
+    return percentile_interval(values.double()[idx].mean(1), level)
+
+
 def _poly_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a @ b.T / a.shape[1] + 1.0) ** 3
 
