@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Benchmark v2 one task at a time, then merge the parts into data/bench (bench.json,
 # bench.md, the quality-vs-NFE figures) and draw each task's grid (data/bench/grid_<task>.png).
-# A task is measured again only when one of its shipped models is newer than its part,
-# so this can run as each task's models are retrained (one lane: THREADS=1).
+# codi bench keeps every finished row in runs/cache: a stopped run resumes, and a rerun
+# measures only the rows whose model, teacher or settings changed (then times every row
+# again), so this can run as each task's models are retrained (one lane: THREADS=1).
 #
 #   bash scripts/bench_tasks.sh                 # every task
 #   THREADS=1 bash scripts/bench_tasks.sh depth # one task, one thread
 #   MERGE_ONLY=1 bash scripts/bench_tasks.sh    # only merge the parts that exist
+#   NO_MERGE=1 bash scripts/bench_tasks.sh sr4  # measure, leave data/bench as it is
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=${THREADS:-2}
@@ -18,16 +20,12 @@ mkdir -p "$PARTS"
 if [ -z "${MERGE_ONLY:-}" ]; then
   for task in "${TASKS[@]}"; do
     part=$PARTS/$task
-    newest=$(ls -t data/students/"$task"/*/controlnet.safetensors 2>/dev/null | head -1)
-    if [ -f "$part/bench.json" ] && [ -n "$newest" ] && [ "$part/bench.json" -nt "$newest" ]; then
-      echo "$(date +%T) $task: part is newer than its models, kept"
-      continue
-    fi
     echo "$(date +%T) bench $task -> $part"
     $CODI bench --tasks "$task" --out "$part" > "$PARTS/$task.log" 2>&1
     $CODI grid --task "$task" --out "$part/grid_$task.png" >> "$PARTS/$task.log" 2>&1 || true
   done
 fi
+[ -n "${NO_MERGE:-}" ] && exit 0
 mapfile -t done_parts < <(ls -d "$PARTS"/*/ 2>/dev/null | while read -r d; do
   [ -f "$d/bench.json" ] && echo "$d"; done)
 $CODI bench --merge "${done_parts[@]}" --out data/bench > "$PARTS/merge.log"

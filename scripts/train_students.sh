@@ -8,11 +8,18 @@
 #   - a cm-two-stage run waits for its task's controlnet (it starts from that model) and
 #     for runs/cm2-tune/chosen.args (CM-II's settings, chosen on the validation split by
 #     scripts/tune_cm2.sh; CM2_DEFAULT=1 uses lr 1e-4 without it).
+#   - a "<task> bench" item waits until every other item of its task is finished, then
+#     measures the task (scripts/bench_tasks.sh, one thread, resumable through the
+#     benchmark's row cache) into runs/bench-parts/<task>; merging the parts into
+#     data/bench stays a separate step (MERGE_ONLY=1 bash scripts/bench_tasks.sh).
 # A worker with nothing ready waits while another worker is still training (its result
-# may unblock a run), else stops and says what is blocked.
-# The budgets (steps x batch 32) are in the queue below; the three sr4 ablations get
-# exactly the budget of the sr4 pe-codi they ablate, so the benchmark can rank them
-# against it. The ablations are run on PE-CoDi (branch only), so each ships as a 2.4 MB
+# may unblock a run), else stops and says what is blocked. While runs/students/PAUSE
+# exists no worker starts a new item (running ones go on): touch it to free the cores
+# for something else, remove it to go on.
+# The budgets (steps x batch 32) are in the queue below, in the order they run (one task
+# complete before the next, so each task's benchmark can start as soon as it can). The
+# three sr4 ablations get exactly the budget of the sr4 pe-codi they ablate, so the
+# benchmark can rank them against it. The ablations are run on PE-CoDi (branch only), so each ships as a 2.4 MB
 # branch and data/ stays under its budget.
 #
 # Resumable: rerunning continues each run where it stopped; a run whose export finished
@@ -33,21 +40,25 @@ QUEUE=(
   "sr4 codi codi 1800"
   "sr4 pe-codi pe-codi 1500"
   "inpaint controlnet controlnet 1200"
-  "canny controlnet controlnet 1200"
-  "depth controlnet controlnet 1200 --set data=scenes"
   "inpaint codi codi 1200"
-  "canny codi codi 1200"
-  "depth codi codi 1200 --set data=scenes"
-  "inpaint pe-codi pe-codi 900"
-  "canny pe-codi pe-codi 900"
-  "depth pe-codi pe-codi 900 --set data=scenes"
+  "sr4 cm-two-stage cm-two-stage 1200"
   "sr4 pe-codi-no-guidance pe-codi 1500 --set loss.lambda_cg=0"
   "sr4 pe-codi-ode-teacher pe-codi 1500 --set loss.ode_model=teacher"
   "sr4 pe-codi-no-consistency pe-codi 1500 --set loss.lambda_cons=0"
-  "sr4 cm-two-stage cm-two-stage 1200"
+  "sr4 bench bench 0"
+  "inpaint pe-codi pe-codi 900"
   "inpaint cm-two-stage cm-two-stage 900"
+  "inpaint bench bench 0"
+  "canny controlnet controlnet 1200"
+  "canny codi codi 1200"
+  "canny pe-codi pe-codi 900"
   "canny cm-two-stage cm-two-stage 900"
+  "canny bench bench 0"
+  "depth controlnet controlnet 1200 --set data=scenes"
+  "depth codi codi 1200 --set data=scenes"
+  "depth pe-codi pe-codi 900 --set data=scenes"
   "depth cm-two-stage cm-two-stage 900 --set data=scenes"
+  "depth bench bench 0"
 )
 S=runs/students
 
@@ -56,6 +67,14 @@ cm2_args() {  # the chosen CM-II settings, read when a CM-II run starts
 }
 
 blocked() {  # blocked <task> <mode>: prints why the run cannot start yet (nothing: ready)
+  if [ "$2" = bench ]; then
+    local item t n
+    for item in "${QUEUE[@]}"; do
+      read -r t n _ <<< "$item"
+      [ "$t" = "$1" ] && [ "$n" != bench ] && [ ! -f "$S/$t-$n.done" ] && { echo "needs $t $n"; return; }
+    done
+    return
+  fi
   if [ "$1" = depth ]; then
     local have
     have=$(.venv/bin/python -c "import json; print(json.load(open('data/teacher-scenes/record.json'))['steps'])" 2>/dev/null || echo 0)
@@ -69,6 +88,15 @@ blocked() {  # blocked <task> <mode>: prints why the run cannot start yet (nothi
 
 run() {  # run <task> <name> <mode> <steps> [extra --set args...]
   local task=$1 name=$2 mode=$3 steps=$4; shift 4
+  if [ "$mode" = bench ]; then
+    echo "$(date +%T) start $task bench"
+    if NO_MERGE=1 THREADS=1 bash scripts/bench_tasks.sh "$task" > "$S/$task-bench.log" 2>&1; then
+      touch "$S/$task-bench.done"; echo "$(date +%T) done  $task bench"
+    else
+      echo "$(date +%T) FAILED $task bench: see $S/$task-bench.log (not retried by this invocation)"
+    fi
+    return
+  fi
   local out=$S/$task-$name dest=data/students/$task/$name init=()
   if [ "$mode" = cm-two-stage ]; then
     init=(--init-from data/students/$task/controlnet)
@@ -99,6 +127,7 @@ busy() {  # another worker is training: a claim without .done whose process is a
 
 worker() {
   while :; do
+    while [ -e "$S/PAUSE" ]; do sleep 20; done
     local left=0 took=0 why=()
     for item in "${QUEUE[@]}"; do
       read -r task name mode steps extra <<< "$item"

@@ -230,3 +230,53 @@ def test_warm_start_copies_an_exported_model_and_refuses_a_mismatch(tmp_path, ti
     with pytest.raises(FileNotFoundError, match="no exported model"):
         build_for_mode(ConditionalConfig(mode="controlnet", task="sr4", teacher=str(tiny_teacher_dir),
                                          warm_start=str(tmp_path)))
+
+
+def test_bench_resumes_from_its_row_cache_and_remeasures_changed_models(tmp_path, tiny_teacher_dir,
+                                                                        monkeypatch):
+    """codi bench keeps each finished row: a rerun reads every row back (nothing is
+    generated again) and gives the same numbers and pairs; a changed model file
+    re-measures that model's rows only; timing is always measured in the rerun."""
+    from conftest import export_tiny_students
+    from test_metrics import LevelsTo64
+    from codi_lib.evaluation import bench
+    export_tiny_students(tiny_teacher_dir, tmp_path / "students", modes=("controlnet", "codi"))
+    kw = dict(tasks=["sr4"], n_images=4, batch_size=4, seeds=2, resamples=20,
+              students_dir=tmp_path / "students", progress=False, extractor=LevelsTo64(),
+              cache_dir=tmp_path / "cache")
+    first = bench.run_benchmark(tmp_path / "b1", **kw)
+    assert first["rows_from_cache"] == 0
+    measured = [r for r in first["rows"] if "lpips" in r or "fid" in r]
+    assert len(list((tmp_path / "cache").glob("bench-*.safetensors"))) == len(measured)
+
+    def no_generation(*a, **k):
+        raise AssertionError("a cached row was generated again")
+    real_generate_all = bench._generate_all
+    monkeypatch.setattr(bench, "_generate_all", no_generation)
+    second = bench.run_benchmark(tmp_path / "b2", **kw)
+    assert second["rows_from_cache"] == len(measured) - 1  # the floor is not counted
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("ms_per_image", "speedup_vs_ddim50")}
+                          for r in rows]
+    assert strip(second["rows"]) == strip(first["rows"])
+    assert second["paired"] == first["paired"]
+    assert all(r["ms_per_image"] > 0 for r in second["rows"] if r.get("model") and "lpips" in r)
+
+    # a changed codi model: its 4 rows are measured again, the controlnet rows are read
+    calls = []
+    monkeypatch.setattr(bench, "_generate_all", lambda *a: calls.append(a[0].key) or real_generate_all(*a))
+    cfg = tmp_path / "students" / "sr4" / "codi" / "config.json"
+    cfg.write_text(cfg.read_text() + "\n")
+    third = bench.run_benchmark(tmp_path / "b3", **kw)
+    assert sorted(calls) == sorted(f"codi/codi/{k}" for k in bench.STEP_COUNTS)
+    assert third["rows_from_cache"] == len(measured) - 1 - len(bench.STEP_COUNTS)
+
+    # FID/KID score the first fid_seeds seeds (default 1), LPIPS all of them
+    assert first["fid_seeds"] == 1 and first["seeds"] == 2
+    assert all(len(r["fid_seeds"]) == 1 for r in first["rows"] if "lpips" in r)
+
+    # without a cache folder nothing is kept or read
+    calls.clear()
+    fourth = bench.run_benchmark(tmp_path / "b4", **{**kw, "cache_dir": None, "fid_seeds": 2})
+    assert len(calls) == sum(1 for r in first["rows"] if r.get("model") and "lpips" in r)
+    assert all(len(r["fid_seeds"]) == 2 for r in fourth["rows"] if r.get("model") and "lpips" in r)
+    assert strip(fourth["rows"])[0]["lpips"] == strip(first["rows"])[0]["lpips"]

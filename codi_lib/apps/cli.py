@@ -91,6 +91,14 @@ def _add_measure(sub) -> None:
                    help="measure nothing: merge bench.json folders of disjoint tasks into --out")
     b.add_argument("--resamples", type=int, default=300,
                    help="bootstrap resamples for the 95%% intervals (default 300)")
+    b.add_argument("--cache", default="runs/cache",
+                   help="folder keeping each finished row, so a stopped run resumes and a "
+                        "rerun measures only rows whose inputs, models or settings changed "
+                        "(default runs/cache)")
+    b.add_argument("--no-cache", action="store_true", help="measure every row again")
+    b.add_argument("--fid-seeds", type=int, default=1,
+                   help="noise seeds whose outputs FID/KID score (default 1; LPIPS/PSNR/SSIM "
+                        "use all --seeds)")
     q = sub.add_parser("eval-teacher", help="FID/KID/sharpness of a teacher's DDIM samples "
                        "against real images, beside the real-data floor (JSON)")
     src = q.add_mutually_exclusive_group()
@@ -272,7 +280,9 @@ def main(argv=None) -> int:
         res = merge_results(args.merge, args.out) if args.merge else run_benchmark(args.out, args.tasks, n, students_dir=args.students,
                             seeds=1 if args.quick else args.seeds,
                             resamples=50 if args.quick else args.resamples,
-                            split=args.split, models=args.models)
+                            split=args.split, models=args.models,
+                            cache_dir=None if args.no_cache else args.cache,
+                            fid_seeds=args.fid_seeds)
         print((Path(args.out) / "bench.md").read_text())
         print(f"wrote {Path(args.out) / 'bench.json'} in {res['seconds']} s")
     elif args.cmd == "eval-teacher":

@@ -4,7 +4,11 @@ it is our small-scale version of the paper's Sec. 5 / Table 1.
 
 Protocol:
 1. Inputs: every test image, its fixed condition, the same noise for every method;
-   ``seeds`` noise seeds, metrics averaged over them.
+   ``seeds`` noise seeds, LPIPS/PSNR/SSIM averaged over them; FID/KID from the first
+   ``fid_seeds`` of them (default 1: Inception features of 3 x the test split would be
+   most of the benchmark's CPU time, and the FID/KID interval, which resamples the
+   generated images, each drawn from its own noise, already covers a re-draw of the
+   noise).
 2. Rows per task: the ``controlnet`` teacher with DDIM at 1, 2, 4, 8, 50 and
    DPM-Solver++ at 1, 2, 4, 8; CM-II, PE-CoDi and CoDi at 1, 2, 4, 8 (the CoDi sampler on
    each model's own distillation grid); the ablations at 4 where they exist; and two
@@ -15,13 +19,22 @@ Protocol:
    CM-II at equal steps) resample the same image indices for both methods. FID/KID:
    the whole test split is the fixed reference; the generated set is resampled
    (:mod:`codi_lib.fidkid`).
-4. Timing: one warm-up call per model and sampler, then wall time of the sampler only;
-   NFE counted by wrapping the network; the speed-up over DDIM-50 of the same process.
+4. Timing: one warm-up call per model and sampler, then the wall time of the sampler
+   only, on one batch of test conditions (the median of repeated calls); NFE counted by
+   wrapping the network; the speed-up over DDIM-50 timed in the same process.
+
+Resumable: with a ``cache_dir`` (the ``codi bench`` default is ``runs/cache``), every
+finished row is kept on disk (:mod:`codi_lib.evaluation.result_cache`) under a
+fingerprint of its inputs, model files, teacher files and settings; a rerun reads it
+and measures only what is missing or changed, then times every row again in its own
+process (timing is cheap next to generating and scoring 3 x the test split).
 """
 from __future__ import annotations
 
 import json
+import os
 import platform
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,10 +51,16 @@ from .bench_report import goals, to_markdown, write_figures
 from .fidkid import Reference, cached_inception_features, inception_features, mean_interval
 from .metrics import LPIPS_SIZE, CountingDenoiser, get_fid_extractor
 from .quality import quality_per_image
+from .result_cache import TensorCache, digest
 from .teacher_quality import floor_images
 
 STEP_COUNTS = (1, 2, 4, 8)
 RESAMPLES = 300
+#: Part of every cached row's fingerprint: raise it whenever the code that generates or
+#: scores a row changes what a row would measure, so rows measured before are not read.
+ROW_CODE_VERSION = 1
+#: Timing: repeat the timed batch until this many seconds (at most TIMING_REPEATS calls).
+TIMING_SECONDS, TIMING_REPEATS = 2.0, 10
 
 
 @dataclass(frozen=True)
@@ -122,9 +141,11 @@ class _Run:
         self.features: dict[str, list[torch.Tensor]] = {}
 
 
-def _measure_samples(method, fakes, truth, ref, run, resamples, seed, extractor) -> dict:
-    """Metrics of one row from its outputs (one tensor per noise seed)."""
-    feats = [inception_features(f, extractor=extractor) for f in fakes]
+def _measure_samples(method, fakes, truth, ref, run, resamples, seed, extractor,
+                     fid_seeds: int | None = None) -> dict:
+    """Metrics of one row from its outputs (one tensor per noise seed): LPIPS/PSNR/SSIM
+    on all of them, FID/KID on the first ``fid_seeds`` (default all)."""
+    feats = [inception_features(f, extractor=extractor) for f in fakes[:fid_seeds]]
     run.features[method.key] = feats
     scores = [ref.score(fake_features=f, seed=seed) for f in feats]
     fid = sum(s["fid"] for s in scores) / len(scores)
@@ -144,22 +165,61 @@ def _measure_samples(method, fakes, truth, ref, run, resamples, seed, extractor)
     return row
 
 
-def _run_model_row(method, model, cfg, cond, noises, batch_size):
+def _measured(method, make_fakes, truth, ref, run, resamples, seed, extractor,
+              cache: TensorCache, fingerprint: str, fid_seeds: int | None = None) -> tuple[dict, bool]:
+    """The row's metrics and whether they came from ``cache``: read there under
+    ``fingerprint`` (filling ``run`` with its per-image metrics and features for the paired
+    comparisons), else ``make_fakes()`` is generated, measured and stored."""
+    name = f"bench-{method.key}"
+    hit = cache.load(name, fingerprint)
+    if hit is not None:
+        tensors, record = hit
+        run.features[method.key] = [tensors[f"features_{i}"].double()
+                                    for i in range(record["n_seeds"])]
+        per = {k[4:]: v for k, v in tensors.items() if k.startswith("per_")}
+        if per:
+            run.per_image[method.key] = per
+        return record["row"], True
+    fakes = make_fakes()
+    row = _measure_samples(method, fakes, truth, ref, run, resamples, seed, extractor, fid_seeds)
+    tensors = {f"features_{i}": f.float() for i, f in enumerate(run.features[method.key])}
+    tensors.update({f"per_{k}": v for k, v in run.per_image.get(method.key, {}).items()})
+    cache.save(name, fingerprint, tensors, {"row": row, "n_seeds": len(run.features[method.key])})
+    return row, False
+
+
+def _generate_all(method, model, cfg, cond, noises, batch_size) -> list[torch.Tensor]:
+    """The row's outputs for every test condition, one tensor per noise seed."""
+    return [torch.cat([_generate(model, cond[i:i + batch_size], cfg, method, noise[i:i + batch_size])
+                       for i in range(0, cond.shape[0], batch_size)]) for noise in noises]
+
+
+def _time_row(method, model, cfg, cond, noise, batch_size) -> dict:
+    """Protocol step 4: one warm-up call, then the sampler alone on the first
+    ``batch_size`` conditions, repeated until TIMING_SECONDS (median per image); NFE per
+    call counted by wrapping the network."""
     counter = CountingDenoiser(model)
-    _generate(counter, cond[:batch_size], cfg, method, noises[0][:batch_size])  # warm-up
+    c, z = cond[:batch_size], noise[:batch_size]
+    _generate(counter, c[:8], cfg, method, z[:8])  # warm-up
     counter.reset()
-    fakes, seconds = [], 0.0
-    for noise in noises:
-        outs = []
-        for i in range(0, cond.shape[0], batch_size):
-            t0 = time.perf_counter()
-            outs.append(_generate(counter, cond[i:i + batch_size], cfg, method,
-                                  noise[i:i + batch_size]))
-            seconds += time.perf_counter() - t0
-        fakes.append(torch.cat(outs))
-    n_batches = len(noises) * -(-cond.shape[0] // batch_size)
-    return fakes, {"ms_per_image": 1000 * seconds / (cond.shape[0] * len(noises)),
-                   "nfe": counter.nfe // n_batches}
+    times = []
+    while not times or (sum(times) < TIMING_SECONDS and len(times) < TIMING_REPEATS):
+        t0 = time.perf_counter()
+        _generate(counter, c, cfg, method, z)
+        times.append(time.perf_counter() - t0)
+    return {"ms_per_image": 1000 * statistics.median(times) / c.shape[0],
+            "nfe": counter.nfe // len(times)}
+
+
+def _model_files(folder: Path, cfg) -> list[Path]:
+    """The files a model row's outputs depend on: its weights and config, and its
+    teacher's weights (the frozen backbone of controlnet and PE-CoDi)."""
+    from ..training.paths import resolve
+    teacher = resolve(cfg.teacher) if getattr(cfg, "teacher", "") else None
+    files = sorted(folder.glob("*.safetensors")) + [folder / "config.json"]
+    if teacher is not None and teacher.is_dir():
+        files += sorted(teacher.glob("*.safetensors"))
+    return [f for f in files if f.is_file()]
 
 
 def _paired(task: str, run: _Run, ref: Reference, specs, resamples: int, seed: int) -> list:
@@ -180,11 +240,14 @@ def _paired(task: str, run: _Run, ref: Reference, specs, resamples: int, seed: i
 
 
 def _dataset_inputs(task: str, n_images, seeds: int, seed: int, resamples: int,
-                    extractor, split: str = "test") -> dict:
+                    extractor, split: str = "test", cache: TensorCache | None = None,
+                    fid_seeds: int = 1) -> dict:
     """What every task on ``task``'s data set shares: the test batch (``batch``, with the
     depth channel for scenes) and its RGB ``x`` (evenly spaced subset of ``n_images``),
-    the FID/KID reference (the whole test split), the noises and the real-data floor
-    (random *train* images of the same data set)."""
+    the FID/KID reference (the whole test split), the noises, the real-data floor
+    (random *train* images of the same data set), and ``key``: the fingerprint of all
+    that and of the settings, part of every cached row's fingerprint."""
+    cache = cache or TensorCache()
     full = task_batch(task, split, None)
     n_all = full.shape[0]
     pick = torch.linspace(0, n_all - 1, n_images).round().long() if n_images else torch.arange(n_all)
@@ -194,15 +257,20 @@ def _dataset_inputs(task: str, n_images, seeds: int, seed: int, resamples: int,
     noises = [torch.randn(x.shape, generator=torch.Generator().manual_seed(seed + s))
               for s in range(seeds)]
     floor_x = floor_images(len(x), "train" if split == "test" else "fit", seed, TASKS[task].dataset)
-    floor = _measure_samples(Method("floor", "", "floor", 0), [floor_x], None, ref, _Run(),
-                             resamples, seed, extractor)
-    return {"batch": batch, "x": x, "ref": ref, "noises": noises, "floor": floor, "n_all": n_all}
+    key = digest(ROW_CODE_VERSION, full, pick, floor_x,
+                 str(getattr(extractor, "weights_path", type(extractor).__name__)),
+                 {"split": split, "seeds": seeds, "seed": seed, "resamples": resamples,
+                  "fid_seeds": fid_seeds})
+    floor, _ = _measured(Method("floor", "", "floor", 0), lambda: [floor_x], None, ref, _Run(),
+                         resamples, seed, extractor, cache, key)
+    return {"batch": batch, "x": x, "ref": ref, "noises": noises, "floor": floor, "n_all": n_all,
+            "key": key}
 
 
 def run_benchmark(out_dir, tasks=None, n_images: int | None = None, batch_size: int = 64,
                   students_dir=None, seed: int = 0, seeds: int = 3, resamples: int = RESAMPLES,
                   step_counts=STEP_COUNTS, progress: bool = True, extractor=None,
-                  split: str = "test", models=None) -> dict:
+                  split: str = "test", models=None, cache_dir=None, fid_seeds: int = 1) -> dict:
     """Measure every row of :func:`methods` on ``tasks`` (default: all). ``n_images``
     takes an evenly spaced subset of the test split (default: all of it; never a
     prefix, which is one unusual part of the alphabet); the FID/KID reference is always
@@ -211,8 +279,11 @@ def run_benchmark(out_dir, tasks=None, n_images: int | None = None, batch_size: 
     those of the first task's set. ``split="val"`` measures on the validation split
     carved from train instead (inputs and reference; floor from the rest of train), for
     recipe choices such as CM-II's learning rate; ``models`` keeps only the rows of those
-    model folders (the reference rows always stay). Writes ``bench.json``, ``bench.md``
-    and one ``quality_vs_nfe_<task>.png`` per task to ``out_dir``. Notebook 06."""
+    model folders (the reference rows always stay). ``cache_dir`` keeps each finished row
+    on disk and reads it back on a rerun with the same inputs, models and settings (see
+    the module docstring); None measures everything. Writes ``bench.json``,
+    ``bench.md`` and one ``quality_vs_nfe_<task>.png`` per task to ``out_dir``.
+    Notebook 06."""
     if split not in ("test", "val"):
         raise ValueError(f"split={split!r}: the benchmark measures on 'test' or 'val'")
     students_dir = default_students_dir(students_dir or None)
@@ -220,13 +291,17 @@ def run_benchmark(out_dir, tasks=None, n_images: int | None = None, batch_size: 
     t_start = time.time()
     extractor = extractor if extractor is not None else get_fid_extractor()
     shared = {}   # per data set (emoji, scenes): inputs, FID reference, noise, floor
-    rows, paired = [], []
+    rows, paired, from_cache = [], [], 0
+    cache = TensorCache(cache_dir)
     for task in tasks:
         ds = TASKS[task].dataset
         if ds not in shared:
-            shared[ds] = _dataset_inputs(task, n_images, seeds, seed, resamples, extractor, split)
-        batch, x, ref, noises, floor = (shared[ds][k] for k in ("batch", "x", "ref", "noises", "floor"))
+            shared[ds] = _dataset_inputs(task, n_images, seeds, seed, resamples, extractor, split,
+                                         cache, fid_seeds)
+        batch, x, ref, noises, floor, key = (shared[ds][k] for k in
+                                             ("batch", "x", "ref", "noises", "floor", "key"))
         cond = test_conditions(task, batch)
+        task_key = digest(key, task, batch_size, cond)
         run, loaded = _Run(), {}
         rows_here = [m for m in methods(step_counts) if m.reference or not models or m.model in models]
         for m in tqdm(rows_here, desc=f"bench {task}", disable=not progress):
@@ -236,9 +311,11 @@ def run_benchmark(out_dir, tasks=None, n_images: int | None = None, batch_size: 
                 rows.append({**row, **floor, "reference": True, "nfe": 0})
                 continue
             if m.sampler == "condition":
-                out = TASKS[task].as_output(cond).clamp(-1, 1)
-                rows.append({**row, **_measure_samples(m, [out], x, ref, run, resamples, seed,
-                                                       extractor), "reference": True, "nfe": 0})
+                measured, hit = _measured(m, lambda: [TASKS[task].as_output(cond).clamp(-1, 1)],
+                                          x, ref, run, resamples, seed, extractor, cache, task_key,
+                                          fid_seeds)
+                from_cache += hit
+                rows.append({**row, **measured, "reference": True, "nfe": 0})
                 continue
             folder = students_dir / task / m.model
             if not (folder / "controlnet.safetensors").is_file():
@@ -248,9 +325,13 @@ def run_benchmark(out_dir, tasks=None, n_images: int | None = None, batch_size: 
                 model, cfg = load_conditional(folder)
                 loaded[m.model] = (model, cfg, *_budget(folder, cfg))
             model, cfg, train_steps, train_batch = loaded[m.model]
-            fakes, timing = _run_model_row(m, model, cfg, cond, noises, batch_size)
-            rows.append({**row, **_measure_samples(m, fakes, x, ref, run, resamples, seed, extractor),
-                         **timing, "train_steps": train_steps, "train_batch": train_batch})
+            measured, hit = _measured(
+                m, lambda: _generate_all(m, model, cfg, cond, noises, batch_size), x, ref, run,
+                resamples, seed, extractor, cache,
+                digest(task_key, m.key, cfg.loss.n_grid, *_model_files(folder, cfg)), fid_seeds)
+            from_cache += hit
+            rows.append({**row, **measured, **_time_row(m, model, cfg, cond, noises[0], batch_size),
+                         "train_steps": train_steps, "train_batch": train_batch})
         base = next((r for r in rows if r["task"] == task and r["key"] == "controlnet/ddim/50"
                      and "ms_per_image" in r), None)
         for r in rows:
@@ -260,12 +341,15 @@ def run_benchmark(out_dir, tasks=None, n_images: int | None = None, batch_size: 
     first = shared[TASKS[tasks[0]].dataset]
     n, n_all, floor = len(first["x"]), first["n_all"], first["floor"]
     result = {"rows": rows, "paired": paired, "split": split, "n_images": n, "n_reference": n_all,
-              "seeds": seeds, "resamples": resamples, "batch_size": batch_size,
+              "seeds": seeds, "fid_seeds": min(fid_seeds, seeds), "resamples": resamples,
+              "batch_size": batch_size,
               "fid_floor": floor["fid"], "kid_floor": floor["kid"],
               "fid_floor_ci": floor["fid_ci"], "kid_floor_ci": floor["kid_ci"],
               "fid_note": f"FID/KID of {n} outputs per seed against all {n_all} {split} images "
                           "(Inception TF-2015 features, 8-bit images resized 32 -> 299 "
-                          "bilinear), mean over seeds; comparable between these methods only",
+                          f"bilinear), mean over the first {min(fid_seeds, seeds)} of {seeds} "
+                          "noise seeds (LPIPS/PSNR/SSIM: all of them); comparable between "
+                          "these methods only",
               "ci_note": "95% bootstrap intervals over test images "
                          f"({resamples} resamples); FID/KID: generated set resampled "
                          "against the fixed reference, centred on the estimate",
@@ -274,10 +358,15 @@ def run_benchmark(out_dir, tasks=None, n_images: int | None = None, batch_size: 
               "hardware": f"{platform.machine()}, torch {torch.__version__}, "
                           f"{torch.get_num_threads()} threads",
               "seconds": round(time.time() - t_start, 1),
+              "timing_note": f"ms per image: median of repeated sampler calls on the first "
+                             f"{batch_size} conditions after one warm-up call; load average "
+                             f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end",
+              "rows_from_cache": from_cache,
               "data_sets": {ds: {"n_images": len(v["x"]), "n_reference": v["n_all"],
                                  "fid_floor": v["floor"]["fid"], "kid_floor": v["floor"]["kid"]}
                             for ds, v in shared.items()}}
-    result["parts"] = [{"tasks": tasks, "hardware": result["hardware"], "seconds": result["seconds"]}]
+    result["parts"] = [{k: result[k] for k in ("hardware", "seconds", "timing_note", "rows_from_cache")}]
+    result["parts"][0]["tasks"] = tasks
     return write_result(result, out_dir)
 
 
@@ -293,7 +382,7 @@ def write_result(result: dict, out_dir) -> dict:
 
 
 #: Settings that must agree between benchmark runs merged into one table.
-MERGE_KEYS = ("split", "seeds", "resamples", "batch_size", "fid_weights", "fid_note", "ci_note",
+MERGE_KEYS = ("split", "seeds", "fid_seeds", "resamples", "batch_size", "fid_weights", "fid_note", "ci_note",
               "lpips_note")
 
 
@@ -342,4 +431,9 @@ def merge_results(paths, out_dir) -> dict:
     result["seconds"] = round(sum(part["seconds"] for part in result["parts"]), 1)
     hw = list(dict.fromkeys(part["hardware"] for part in result["parts"]))
     result["hardware"] = hw[0] if len(hw) == 1 else "; ".join(hw)
+    notes = [f"{', '.join(part['tasks'])}: {part['timing_note']}" for part in result["parts"]
+             if "timing_note" in part]
+    if notes:
+        result["timing_note"] = "; ".join(notes)
+    result["rows_from_cache"] = sum(part.get("rows_from_cache", 0) for part in result["parts"])
     return write_result(result, out_dir)

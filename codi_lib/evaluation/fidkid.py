@@ -50,33 +50,21 @@ def inception_features(images: torch.Tensor, batch_size: int = 50, extractor=Non
 
 def cached_inception_features(images: torch.Tensor, cache_dir=None, extractor=None) -> torch.Tensor:
     """:func:`inception_features` of a fixed real set (the test or val split), cached on
-    disk as safetensors under ``cache_dir`` (default ``runs/cache`` of the repository),
-    keyed by the 8-bit image bytes and the extractor's weights. Notebook 06."""
-    import hashlib
-    from pathlib import Path
-
-    from safetensors.torch import load_file, save_file
+    disk under ``cache_dir`` (default ``runs/cache`` of the repository) by
+    :class:`~codi_lib.evaluation.result_cache.TensorCache`, keyed by the 8-bit image bytes
+    and the extractor's weights. Notebook 06."""
     from .metrics import get_fid_extractor
+    from .result_cache import TensorCache, digest
+    from ..training.paths import RUNS_DIR
     extractor = extractor if extractor is not None else get_fid_extractor("cpu")
     levels = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    h = hashlib.sha1(levels.numpy().tobytes())
-    h.update(str(getattr(extractor, "weights_path", type(extractor).__name__)).encode())
-    from ..training.paths import RUNS_DIR
-    cache_dir = Path(cache_dir) if cache_dir else RUNS_DIR / "cache"
-    path = cache_dir / f"inception-{h.hexdigest()[:16]}.safetensors"
-    if path.is_file():
-        try:
-            return load_file(str(path))["features"]
-        except Exception:  # a damaged cache file is recomputed, never trusted
-            pass
+    key = digest(levels, str(getattr(extractor, "weights_path", type(extractor).__name__)))
+    cache = TensorCache(cache_dir or RUNS_DIR / "cache")
+    hit = cache.load("inception", key)
+    if hit is not None:
+        return hit[0]["features"]
     feats = inception_features(images, extractor=extractor)
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        save_file({"features": feats.contiguous()}, str(tmp))
-        tmp.replace(path)
-    except OSError:
-        pass  # a read-only checkout still works, only slower
+    cache.save("inception", key, {"features": feats})
     return feats
 
 
