@@ -8,6 +8,8 @@
 #   - a cm-two-stage run waits for its task's controlnet (it starts from that model) and
 #     for runs/cm2-tune/chosen.args (CM-II's settings, chosen on the validation split by
 #     scripts/tune_cm2.sh; CM2_DEFAULT=1 uses lr 1e-4 without it).
+#   - "scenes teacher" continues the scene teacher (scripts/train_teachers.sh, one thread)
+#     to its step count, then exports and measures it into data/teacher-scenes;
 #   - a "<task> bench" item waits until every other item of its task is finished, then
 #     measures the task (scripts/bench_tasks.sh, one thread, resumable through the
 #     benchmark's row cache) into runs/bench-parts/<task>; merging the parts into
@@ -45,6 +47,7 @@ QUEUE=(
   "sr4 pe-codi-no-guidance pe-codi 1500 --set loss.lambda_cg=0"
   "sr4 pe-codi-ode-teacher pe-codi 1500 --set loss.ode_model=teacher"
   "sr4 pe-codi-no-consistency pe-codi 1500 --set loss.lambda_cons=0"
+  "scenes teacher teacher 7500"
   "sr4 bench bench 0"
   "inpaint pe-codi pe-codi 900"
   "inpaint cm-two-stage cm-two-stage 900"
@@ -88,6 +91,15 @@ blocked() {  # blocked <task> <mode>: prints why the run cannot start yet (nothi
 
 run() {  # run <task> <name> <mode> <steps> [extra --set args...]
   local task=$1 name=$2 mode=$3 steps=$4; shift 4
+  if [ "$mode" = teacher ]; then
+    echo "$(date +%T) start $task teacher (to step $steps)"
+    if THREADS=1 bash scripts/train_teachers.sh "$task" "$steps" > "$S/$task-teacher.log" 2>&1; then
+      touch "$S/$task-teacher.done"; echo "$(date +%T) done  $task teacher"
+    else
+      echo "$(date +%T) FAILED $task teacher: see $S/$task-teacher.log (not retried by this invocation)"
+    fi
+    return
+  fi
   if [ "$mode" = bench ]; then
     echo "$(date +%T) start $task bench"
     if NO_MERGE=1 THREADS=1 bash scripts/bench_tasks.sh "$task" > "$S/$task-bench.log" 2>&1; then
