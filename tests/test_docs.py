@@ -106,12 +106,17 @@ def test_slides_cut_every_notebook_at_its_headings_and_keep_its_code():
     assert fenced == ["## A\ntext\n```bash\n# a comment\n```", "## B\nmore"]
 
 
-def test_readme_benchmark_table_is_the_committed_benchmark():
-    """The README's table is written from data/bench/bench.json, never typed."""
+def test_readme_tables_are_generated_from_the_shipped_files():
+    """The README's benchmark table is written from data/bench/bench.json and the
+    students' table of data/students/README.md from the models' own config and record
+    files: never typed."""
     import json
     import sys
     sys.path.insert(0, str(REPO / "scripts"))
-    from readme_bench import rendered
+    from readme_tables import rendered, rendered_students
     readme = (REPO / "README.md").read_text()
     bench = json.loads((REPO / "data/bench/bench.json").read_text())
-    assert rendered(readme, bench) == readme, "run python scripts/readme_bench.py"
+    assert rendered(readme, bench) == readme, "run python scripts/readme_tables.py"
+    students = (REPO / "data/students/README.md").read_text()
+    assert rendered_students(students, REPO / "data/students") == students, \
+        "run python scripts/readme_tables.py"

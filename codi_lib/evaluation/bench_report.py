@@ -152,7 +152,7 @@ SUMMARY_COLUMNS = (("condition as output", "reference/condition/0"),
 def summary_markdown(result: dict) -> str:
     """The short table of the README: per task, LPIPS / FID of the headline rows, the
     CoDi student's speed-up over DDIM-50 at 1 and 4 steps (same process), and how many
-    of the task's goals are met. Written from ``bench.json`` by scripts/readme_bench.py."""
+    of the task's goals are met. Written from ``bench.json`` by scripts/readme_tables.py."""
     head = ("| task | " + " | ".join(h for h, _ in SUMMARY_COLUMNS)
             + " | CoDi-1 / CoDi-4 speed-up | goals met |")
     lines = [head, "|---" * (len(SUMMARY_COLUMNS) + 3) + "|"]
