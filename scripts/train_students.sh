@@ -120,6 +120,7 @@ run() {  # run <task> <name> <mode> <steps> [extra --set args...]
        --set train.max_steps="$steps" "$@" > "$out.log" 2>&1 \
      && $CODI export "$out" "$dest" >> "$out.log" 2>&1; then
     touch "$out.done"
+    .venv/bin/python scripts/readme_tables.py >> "$out.log" 2>&1 || true  # data/students/README.md
     echo "$(date +%T) done  $task $name"
   else
     echo "$(date +%T) FAILED $task $name: see $out.log (not retried by this invocation)"
