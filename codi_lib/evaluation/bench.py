@@ -359,7 +359,7 @@ def run_benchmark(out_dir, tasks=None, n_images: int | None = None, batch_size: 
                           f"{torch.get_num_threads()} threads",
               "seconds": round(time.time() - t_start, 1),
               "timing_note": f"ms per image: median of repeated sampler calls on the first "
-                             f"{batch_size} conditions after one warm-up call; load average "
+                             f"{min(batch_size, n)} conditions after one warm-up call; load average "
                              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end",
               "rows_from_cache": from_cache,
               "data_sets": {ds: {"n_images": len(v["x"]), "n_reference": v["n_all"],
