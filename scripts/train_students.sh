@@ -29,6 +29,8 @@
 #
 #   bash scripts/train_students.sh            # logs: runs/students/<task>-<name>.log, worker-<i>.log
 #   WORKERS=1 bash scripts/train_students.sh  # one core
+#   BENCH=0 bash scripts/train_students.sh    # train only: skip the "<task> bench" items
+#                                             # (benchmark later, when the cores are free)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1
@@ -146,6 +148,7 @@ worker() {
       read -r task name mode steps extra <<< "$item"
       local out=$S/$task-$name
       [ -f "$out.done" ] && continue
+      [ "$mode" = bench ] && [ "${BENCH:-1}" = 0 ] && continue
       left=1
       [ -d "$out.claim" ] && continue
       local b

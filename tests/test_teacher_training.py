@@ -93,6 +93,30 @@ def test_nan_is_detected_and_last_checkpoint_kept(tmp_path, tiny_cfg, tiny_image
     assert all(torch.isfinite(v).all() for v in sd.values())
 
 
+def test_one_loss_spike_is_tolerated_and_a_sustained_blow_up_is_not(tmp_path, tiny_cfg, tiny_images):
+    from codi_lib.method.models import build_unet
+    from codi_lib.method.schedule import NoiseSchedule
+    from codi_lib.training.teacher import Denoiser, denoising_loss
+    from codi_lib.training.loop import train_loop
+    base = denoising_loss(NoiseSchedule(tiny_cfg.schedule))
+    tiny_cfg.train.max_steps = 70
+    tiny_cfg.train.ckpt_every = 10
+
+    def spiky(from_step, to_step):
+        def loss_fn(model, ema, x, gen, step):
+            loss, logs = base(model, ema, x, gen, step)
+            return (loss * 1000.0 if from_step <= step < to_step else loss), logs
+        return loss_fn
+
+    model = Denoiser(build_unet(tiny_cfg.unet))
+    result = train_loop(tiny_cfg, model, tiny_images, spiky(60, 61), tmp_path / "one", progress=False)
+    assert result.step == 70  # one spike: the heavy tail of a loss, not a divergence
+    model = Denoiser(build_unet(tiny_cfg.unet))
+    with pytest.raises(TrainingDiverged, match="diverged at step 62.*3 steps"):
+        train_loop(tiny_cfg, model, tiny_images, spiky(60, 70), tmp_path / "many", progress=False)
+    assert latest_checkpoint(tmp_path / "many").name == "ckpt-0000060"
+
+
 def test_export_and_load_without_pickle(tmp_path, tiny_cfg, tiny_images):
     train_teacher(tiny_cfg, tmp_path / "run", images=tiny_images, progress=False)
     dest = export_teacher(tmp_path / "run", tmp_path / "teacher")

@@ -40,7 +40,8 @@ class TrainConfig:
     sample_every: int = 1000
     ckpt_every: int = 250
     keep_checkpoints: int = 2
-    diverge_factor: float = 50.0  # loss above this times its running mean = divergence
+    diverge_factor: float = 50.0  # loss above this times its running mean ...
+    diverge_patience: int = 3     # ... for this many steps in a row = divergence
 
 
 @dataclass

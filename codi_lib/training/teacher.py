@@ -120,11 +120,22 @@ def train_teacher(cfg: TeacherConfig, out_dir, resume: bool = True, progress: bo
     model = Denoiser(build_unet(cfg.unet))
     if cfg.init_from:  # a checkpoint of this run, when there is one, overrides these weights
         load_weights(model.unet, Path(cfg.init_from) / "unet.safetensors")
+        _keep_init_record(cfg.init_from, out_dir)
     schedule = NoiseSchedule(cfg.schedule)
     imgs = images if images is not None else load_training_images(cfg)
     return train_loop(cfg, model, imgs, denoising_loss(schedule, min_snr_gamma=cfg.min_snr_gamma), out_dir,
                       sample_fn=make_sample_fn(cfg), resume=resume, progress=progress,
                       stop_after=stop_after)
+
+
+def _keep_init_record(init_from, out_dir) -> None:
+    """Copy the warm start's record.json into the run folder once (before the export can
+    overwrite it, when the run is exported back over the folder it started from), so the
+    exported record counts the steps and seconds of both parts."""
+    src, kept = Path(init_from) / "record.json", Path(out_dir) / "init_record.json"
+    if src.is_file() and not kept.exists():
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        kept.write_text(src.read_text())
 
 
 def export_teacher(run_dir, dest, note: dict | None = None, half: bool = False) -> Path:
@@ -138,6 +149,13 @@ def export_teacher(run_dir, dest, note: dict | None = None, half: bool = False) 
     save_config(cfg, dest / "config.json")
     record = {**training_record(run_dir, ckpt), "parameters": count_parameters(model.unet),
               "weights": "EMA, float16" if half else "EMA", **(note or {})}
+    init = run_dir / "init_record.json"
+    if init.is_file():  # a warm-started run: the steps and seconds include the start's
+        before = json.loads(init.read_text())
+        record["warm_start"] = {"from": cfg.init_from, "steps": before.get("steps", 0),
+                                "train_seconds": before.get("train_seconds", 0)}
+        record["steps"] += before.get("steps", 0)
+        record["train_seconds"] = round(record["train_seconds"] + before.get("train_seconds", 0), 1)
     (dest / "record.json").write_text(json.dumps(record, indent=2) + "\n")
     return dest
 
