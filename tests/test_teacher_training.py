@@ -159,3 +159,13 @@ def test_half_snapshot_warm_starts_a_new_run(tmp_path, tiny_cfg, tiny_images):
     start, _ = load_teacher(snap)
     for a, b in zip(warm.unet.parameters(), start.unet.parameters()):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_bf16_is_used_only_where_it_is_fast(monkeypatch):
+    from codi_lib.training import loop
+    assert loop.mixed_precision(False) == "no"
+    monkeypatch.setattr(loop, "bf16_is_fast", lambda: True)
+    assert loop.mixed_precision(True) == "bf16"
+    monkeypatch.setattr(loop, "bf16_is_fast", lambda: False)
+    with pytest.warns(UserWarning, match="train.bf16.*float32"):
+        assert loop.mixed_precision(True) == "no"

@@ -16,7 +16,7 @@ from ...method.tasks import get_task, test_conditions
 from ...training.checkpoint import latest_checkpoint, load_weights
 from ...training.config import LatentConfig, load_config
 from ...training.data import ImageFolderDataset, make_grid_image, uint8_to_float
-from ...training.loop import LoopResult, train_loop
+from ...training.loop import LoopResult, mixed_precision, train_loop
 from ...training.modes import get_mode, mode_loss, models_for_mode
 from .bundle import (CaptionTable, LatentBundle, LatentDenoiser, TextConditioning, build_latent_conditional,
                      decode_latents, encode_images, load_sd)
@@ -100,7 +100,7 @@ def train_latent(cfg: LatentConfig, out_dir, images=None, captions=None,
     :class:`~codi_lib.training.data.ImageFolderDataset`); ``captions``: one per image (default:
     sidecar .txt files, else ``cfg.prompt`` for all)."""
     from accelerate import Accelerator
-    acc = accelerator or Accelerator(mixed_precision="bf16" if cfg.train.bf16 else "no")
+    acc = accelerator or Accelerator(mixed_precision=mixed_precision(cfg.train.bf16))
     bundle = bundle or load_sd(cfg.model_dir)
     size = _image_size(cfg, bundle)
     if images is None:
