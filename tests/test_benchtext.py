@@ -31,6 +31,9 @@ def test_old_format_gets_keys_and_says_no_interval():
     assert bt.compare(old, "sr4", "codi/codi/4", "controlnet/ddim/4")["verdict"] == "no interval"
     assert "cannot be called" in bt.bench_sentence(old, "sr4", "codi/codi/4", "controlnet/ddim/4")
     assert "without intervals" in bt.bench_markdown(old)
+    # an old table is older than the shipped models, and says so; a current one does not
+    assert bt.OLD_TABLE_NOTE in bt.bench_markdown(old) and bt.OLD_TABLE_NOTE in bt.headline(old)
+    assert bt.OLD_TABLE_NOTE not in bt.headline(copy.deepcopy(V2), "sr4")
 
 
 def test_verdict_follows_the_paired_interval():

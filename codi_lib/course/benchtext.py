@@ -137,6 +137,14 @@ def bench_sentence(result: dict, task: str, a: str, b: str, metric: str = "lpips
     return f"{head}: {la} is {v} than {lb} ({ci})."
 
 
+#: Said beside a first-version table (no intervals): it is older than the shipped models.
+OLD_TABLE_NOTE = ("*This table is from the first benchmark, which measured the models trained "
+                  "on the first teacher (teacher v1). The shipped models are being retrained "
+                  "on teacher v2 (`data/students/README.md` lists each model's teacher), so "
+                  "the table does not describe them all; the benchmark of the retrained "
+                  "models replaces it.*")
+
+
 #: The headline comparisons of the course: the student against the teacher's own few-step
 #: sampler at the same NFE, and against the teacher's 50-step sampler.
 HEADLINE_PAIRS = (("codi/codi/{k}", "controlnet/ddim/{k}"), ("codi/codi/{k}", "controlnet/ddim/50"))
@@ -154,6 +162,8 @@ def headline(result: dict | None, task: str | None = None, steps: int = 4,
     tasks = [task] if task else list(dict.fromkeys(r["task"] for r in result["rows"]))
     lines = [f"What the current table ({result.get('path', 'bench.json')}, "
              f"{result.get('n_images', '?')} test images per task) shows at {steps} steps:", ""]
+    if not ("seeds" in result and "fid_floor" in result):
+        lines += [OLD_TABLE_NOTE, ""]
     for t in tasks:
         for a, b in HEADLINE_PAIRS:
             for m in metrics:
@@ -172,7 +182,7 @@ def bench_markdown(result: dict) -> Markdown:
         return Markdown(to_markdown(result))
     lines = [f"Benchmark ({result.get('path', 'bench.json')}, {result.get('n_images', '?')} test "
              "images per task; an older table without intervals: no difference in it can be "
-             "called significant)", ""]
+             "called significant)", "", OLD_TABLE_NOTE, ""]
     for task in dict.fromkeys(r["task"] for r in result["rows"]):
         lines += [f"**{task}**", "", bench_table(result, task), ""]
     return Markdown("\n".join(lines))
