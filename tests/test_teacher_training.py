@@ -161,6 +161,29 @@ def test_half_snapshot_warm_starts_a_new_run(tmp_path, tiny_cfg, tiny_images):
         assert torch.allclose(a, b, atol=1e-6)
 
 
+def test_warm_start_exported_over_its_start_counts_both_parts_once(tmp_path, tiny_cfg, tiny_images):
+    """How the scene teacher continues: start from the exported folder, export back over it."""
+    import copy
+    train_teacher(tiny_cfg, tmp_path / "run", images=tiny_images, progress=False)
+    shipped = export_teacher(tmp_path / "run", tmp_path / "shipped")
+    first = json.loads((shipped / "record.json").read_text())
+    cfg = copy.deepcopy(tiny_cfg)
+    cfg.init_from, cfg.train.max_steps = str(shipped), 2
+    train_teacher(cfg, tmp_path / "more", images=tiny_images, progress=False)
+    for _ in range(2):  # exporting twice must not count the start twice
+        export_teacher(tmp_path / "more", shipped)
+        rec = json.loads((shipped / "record.json").read_text())
+        assert rec["steps"] == first["steps"] + 2 == 8
+        assert rec["warm_start"] == {"from": str(shipped), "steps": first["steps"],
+                                     "train_seconds": first["train_seconds"]}
+        assert rec["train_seconds"] >= first["train_seconds"]
+    # resuming the continued run keeps the start's record, not the overwritten one
+    cfg.train.max_steps = 3
+    train_teacher(cfg, tmp_path / "more", images=tiny_images, progress=False)
+    rec = json.loads(export_teacher(tmp_path / "more", shipped).joinpath("record.json").read_text())
+    assert rec["steps"] == 9 and rec["warm_start"]["steps"] == first["steps"]
+
+
 def test_bf16_is_used_only_where_it_is_fast(monkeypatch):
     from codi_lib.training import loop
     assert loop.mixed_precision(False) == "no"
