@@ -9,7 +9,9 @@ Each notebook runs in a fresh kernel started in ``notebooks/`` (the same executo
 ``scripts/build_site.py``), one after the other, with the glibc allocator settings that
 ``make course`` sets. Prints a Markdown table (notebook, seconds, status) and the
 machine's conditions (cores, torch threads, load average before and after), so a
-timing can be read with its circumstances. Measure on idle cores: a training job in
+timing can be read with its circumstances, and each notebook's longest code cells (from
+the ``execution`` timestamps the executor records in every cell's metadata), for the
+agenda's "longest parts" column. Measure on idle cores: a training job in
 the background inflates every number. No paper equation: this is course tooling.
 """
 from __future__ import annotations
@@ -33,6 +35,25 @@ def _load() -> str:
         return "n/a"
 
 
+def cell_seconds(nb) -> list[tuple[float, str, str]]:
+    """(seconds, cell id, first source line) of every executed code cell of ``nb``, longest
+    first, from the ``execution`` metadata (``iopub.execute_input`` to
+    ``shell.execute_reply``) that nbclient records."""
+    from datetime import datetime
+
+    out = []
+    for c in nb.cells:
+        ex = c.get("metadata", {}).get("execution", {})
+        t0, t1 = ex.get("iopub.execute_input"), ex.get("shell.execute_reply")
+        if c.cell_type != "code" or not (t0 and t1):
+            continue
+        secs = (datetime.fromisoformat(t1.replace("Z", "+00:00"))
+                - datetime.fromisoformat(t0.replace("Z", "+00:00"))).total_seconds()
+        first = next((ln.strip() for ln in c.source.splitlines() if ln.strip()), "")
+        out.append((secs, c.get("id", ""), first[:60]))
+    return sorted(out, reverse=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = ap.add_mutually_exclusive_group(required=True)
@@ -41,6 +62,7 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. --only 00 07")
     ap.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--top", type=int, default=3, help="longest cells listed per notebook")
     args = ap.parse_args(argv)
     import build_site  # scripts/build_site.py: the same executor as the site build
     build_site.set_kernel_env(args.fast)
@@ -54,10 +76,15 @@ def main(argv=None) -> int:
     rows = []
     for path in build_site.find_notebooks(args.only):
         print(f"[time_notebooks] {path.name} ...", flush=True)
-        _, secs, err = build_site.execute(path, args.timeout, args.fast)
-        rows.append({"notebook": path.name, "seconds": round(secs, 1), "error": err})
+        nb, secs, err = build_site.execute(path, args.timeout, args.fast)
+        cells = cell_seconds(nb)[: args.top]
+        rows.append({"notebook": path.name, "seconds": round(secs, 1), "error": err,
+                     "longest_cells": [{"seconds": round(t, 1), "id": i, "first_line": f}
+                                       for t, i, f in cells]})
         print(f"[time_notebooks] {path.name}: {secs:.1f} s{' FAILED: ' + err if err else ''}",
               flush=True)
+        for t, i, f in cells:
+            print(f"[time_notebooks]     {t:6.1f} s  cell {i}: {f}", flush=True)
     conditions["load_after"] = _load()
     print()
     print(f"Conditions: {json.dumps(conditions)}")

@@ -120,3 +120,28 @@ def test_readme_tables_are_generated_from_the_shipped_files():
     students = (REPO / "data/students/README.md").read_text()
     assert rendered_students(students, REPO / "data/students") == students, \
         "run python scripts/readme_tables.py"
+
+
+def test_time_notebooks_reads_each_cells_time_from_the_executor_metadata():
+    """The agenda's longest cells come from the timestamps nbclient records per cell:
+    the longest code cell is listed first with its duration; markdown and never-run cells
+    are skipped."""
+    import nbformat
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    import time_notebooks
+
+    def code(src, t0, t1):
+        c = nbformat.v4.new_code_cell(src)
+        if t0:
+            c.metadata["execution"] = {"iopub.execute_input": t0, "shell.execute_reply": t1}
+        return c
+
+    nb = nbformat.v4.new_notebook(cells=[
+        code("x = 1", "2026-12-02T10:00:00.000Z", "2026-12-02T10:00:01.500Z"),
+        nbformat.v4.new_markdown_cell("text"),
+        code("\n# train\nrun()", "2026-12-02T10:00:02.000Z", "2026-12-02T10:01:02.250Z"),
+        code("never_run()", None, None),
+    ])
+    got = time_notebooks.cell_seconds(nb)
+    assert [(round(t, 2), f) for t, _, f in got] == [(60.25, "# train"), (1.5, "x = 1")]
