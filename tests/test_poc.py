@@ -73,7 +73,8 @@ def test_poc_trains_evaluates_reports_and_resumes(tmp_path, capsys):
         assert metric in report
     pngs = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", report)
     n_held = json.loads((out / "report.json").read_text())["data"]["heldout"]
-    assert n_held >= 2 and len(pngs) == 4 * n_held  # condition, teacher, student, truth per image
+    # condition, teacher, student, mean of the student's samples, truth per image
+    assert n_held >= 2 and len(pngs) == 5 * n_held
     assert "http" not in report.lower().replace("http-equiv", "")  # self-contained
     data = json.loads((out / "report.json").read_text())
     assert data["data"]["usable"] == 10 and data["data"]["train"] + n_held == 10
@@ -84,6 +85,9 @@ def test_poc_trains_evaluates_reports_and_resumes(tmp_path, capsys):
             d = r["vs_no_model"][m]
             assert d["ci"][0] <= d["diff"] <= d["ci"][1]
     assert all(np.isfinite(rows[i][k]) for i in (0, 1) for k in ("lpips", "psnr", "fid"))
+    mean = next(r for r in rows if r["key"] == "student_mean")  # the posterior-mean diagnostic
+    assert mean["nfe"] == 4 * rows[1]["nfe"] and mean["diagnostic"] and "vs_no_model" in mean
+    assert "twice the squared error" in report
     assert {r["steps"] for r in data["runs"].values()} == {2}
     # by default each run fine-tunes the course's shipped model of its mode, on its teacher
     for name, run in data["runs"].items():
@@ -101,6 +105,32 @@ def test_poc_trains_evaluates_reports_and_resumes(tmp_path, capsys):
     console = capsys.readouterr().out
     assert "resumed at step 2" in console and console.count("already finished") == 1
     assert json.loads((out / "report.json").read_text())["runs"]["controlnet"]["steps"] == 3
+
+
+def test_mean_of_samples_averages_the_noises_of_consecutive_seeds():
+    """The diagnostic's first sample is the student's own row (same seed); the mean of k
+    samples of a noise-returning sampler is the mean of the k noises."""
+    import torch
+    from codi_lib.apps.poc import mean_of_samples
+    shape = (2, 3, 4, 4)
+    got = mean_of_samples(lambda z: z, 3, shape, seed=5)
+    noises = [torch.randn(shape, generator=torch.Generator().manual_seed(5 + i)) for i in range(3)]
+    assert torch.allclose(got, torch.stack(noises).mean(0), atol=1e-6)
+    assert torch.equal(mean_of_samples(lambda z: z, 1, shape, seed=5), noises[0])
+
+
+def test_mean_paragraph_tells_sampling_from_a_wrong_model():
+    from codi_lib.apps.poc_report import _mean_paragraph
+    base = {"lpips": 0.35, "psnr": 18.0}
+    student = {"lpips": 0.30, "psnr": 17.0,
+               "vs_no_model": {"lpips": {"diff": -0.05, "ci": [-0.07, -0.03]},
+                               "psnr": {"diff": -1.0, "ci": [-1.5, -0.5]}}}
+    mean = {"method": "mean of 4 samples", "lpips": 0.33, "psnr": 19.5,
+            "vs_no_model": {"lpips": {"diff": -0.02, "ci": [-0.04, 0.0]},
+                            "psnr": {"diff": 1.5, "ci": [1.0, 2.0]}}}
+    assert "averaging removes" in _mean_paragraph(student, mean, base)
+    mean["vs_no_model"]["psnr"] = {"diff": -0.2, "ci": [-0.6, 0.2]}
+    assert "model itself is off" in _mean_paragraph(student, mean, base)
 
 
 def test_poc_on_bad_stop_names_every_broken_file_and_trains_nothing(tmp_path, capsys):

@@ -79,7 +79,8 @@ def _image_rows(data: dict, shown: int) -> str:
     for i in range(shown):
         cells = "".join(f"<td><img class='px' alt='{k}' src='data:image/png;base64,"
                         f"{png_b64(smp[k][i])}'></td>"
-                        for k in ("condition", "teacher", "student", "truth"))
+                        for k in ("condition", "teacher", "student", "student_mean", "truth")
+                        if k in smp)
         rows.append(f"<tr><td>{html.escape(Path(files[i]).name)}</td>{cells}</tr>")
     return "\n".join(rows)
 
@@ -118,6 +119,28 @@ def _versus(r: dict, base: dict) -> tuple[bool, bool, str]:
     return lp, ps, nums
 
 
+def _mean_paragraph(student: dict, mean: dict, base: dict) -> str:
+    """What the posterior-mean diagnostic row says about the student's PSNR against the
+    no-model baseline (see :func:`codi_lib.apps.poc.mean_of_samples`)."""
+    _, ps_mean, nums = _versus(mean, base)
+    _, ps_student, _ = _versus(student, base)
+    why = ("A sample from an exact model has twice the squared error of the posterior mean "
+           "(about 3 dB less PSNR), so a sharp sample can lose to a smooth baseline on PSNR "
+           "and still be the better picture.")
+    if ps_mean and not ps_student:
+        verdict = ("the average is clearly ahead of the baseline on PSNR where the single "
+                   "sample is not: much of the sample's PSNR deficit is its sampled detail, "
+                   "which averaging removes")
+    elif ps_mean:
+        verdict = "both the sample and the average are clearly ahead of the baseline on PSNR"
+    else:
+        verdict = ("even the average is not clearly ahead of the baseline on PSNR: the model "
+                   "itself is off on these images (a prior learnt on other images), not only "
+                   "the sampling")
+    return (f"<p>{html.escape(why)} The {html.escape(mean['method'])} estimates that mean: "
+            f"{verdict} ({nums}).</p>")
+
+
 def headline(ev: dict) -> str:
     """The report's first paragraphs: each model against the no-model baseline first
     (said plainly when a model loses to it or is not clearly ahead), then the student's
@@ -144,6 +167,9 @@ def headline(ev: dict) -> str:
                            "difference is beyond its 95% interval")
             parts.append(f"<p class='big'>{e(r['method'])} is {verdict} "
                          f"({nums}; baseline: {e(base['method'])}).</p>")
+    mean = next((r for r in ev["rows"] if r["key"] == "student_mean"), None)
+    if base is not None and mean is not None:
+        parts.append(_mean_paragraph(student, mean, base))
     parts.append(f"<p>The student needs {student['nfe']} network evaluations instead of "
                  f"{teacher['nfe']}: <b>{fmt(student['speedup'], 1)}x faster</b> per image "
                  f"({fmt(student['latency_s'] * 1000, 1)} ms vs {fmt(teacher['latency_s'] * 1000, 1)} ms), "
@@ -169,4 +195,6 @@ def render_report(data: dict) -> str:
         result_rows="\n".join(_result_row(r) for r in ev["rows"]),
         cached_note=" Evaluation reused from the cache (runs unchanged)." if ev.get("cached") else "",
         shown=shown, eval_teacher_steps=s["eval_teacher_steps"], eval_student_steps=s["eval_student_steps"],
-        image_rows=_image_rows(data, shown), unusable=unusable, ignored=ignored)
+        image_rows=_image_rows(data, shown), unusable=unusable, ignored=ignored,
+        mean_header=(f"<th>mean of {s.get('mean_samples', 0)} student samples</th>"
+                     if "student_mean" in ev["samples"] else ""))
