@@ -1,6 +1,6 @@
 """Diagrams drawn by code (matplotlib, no randomness: the same picture on every run):
-one training step of CoDi, the ControlNet branch with its zero convolutions, and
-progressive against consistency distillation. Like :mod:`codi_lib.course.plots`, every
+the teacher's UNet as built, one training step of CoDi, the ControlNet branch with its
+zero convolutions, and progressive against consistency distillation. Like :mod:`codi_lib.course.plots`, every
 function shows its figure (``show=True``) or returns it (``show=False``).
 The quantities named are those of the course's equation sheet (C1)-(C9)
 (:mod:`codi_lib`); paper: Mei et al., CoDi, Sec. 3-4.
@@ -169,4 +169,87 @@ def draw_distillation_families(show: bool = True):
     a2.set_ylim(-2.8, 2.7)
     a2.axis("off")
     a2.set_title("consistency distillation: every point -> its end, one run", fontsize=11)
+    return _finish(fig, show)
+
+
+def unet_levels(unet) -> dict:
+    """The architecture of a diffusers ``UNet2DConditionModel`` (or a module holding one
+    as ``.unet``), read from the built modules rather than the config, so a diagram of
+    it cannot disagree with the network: per encoder and decoder level the resolution,
+    channels, number of ResNet blocks and of attention layers, plus the middle block and
+    the number of skip connections. Introduced in notebooks/02_teacher.ipynb."""
+    unet = getattr(unet, "unet", unet)
+    res, levels = unet.config.sample_size, []
+    skips = 1  # conv_in's output is the first skip
+    for b in unet.down_blocks:
+        n_att = len(getattr(b, "attentions", None) or [])
+        down = b.downsamplers is not None
+        levels.append({"res": res, "channels": b.resnets[-1].out_channels,
+                       "resnets": len(b.resnets), "attention": n_att, "downsample": down})
+        skips += len(b.resnets) + (1 if down else 0)
+        res //= 2 if down else 1
+    mid = unet.mid_block
+    up = [{"res": None, "channels": b.resnets[-1].out_channels, "resnets": len(b.resnets),
+           "attention": len(getattr(b, "attentions", None) or []),
+           "upsample": b.upsamplers is not None} for b in unet.up_blocks]
+    r = res
+    for u in up:
+        u["res"] = r
+        r *= 2 if u["upsample"] else 1
+    return {"in_channels": unet.config.in_channels, "out_channels": unet.config.out_channels,
+            "down": levels, "up": up, "skips": skips,
+            "mid": {"res": res, "resnets": len(mid.resnets),
+                    "attention": len(getattr(mid, "attentions", None) or []),
+                    "channels": mid.resnets[-1].out_channels},
+            "time_embedding": unet.time_embedding.linear_2.out_features}
+
+
+def _level_text(name, lv):
+    att = f" + {lv['attention']} attention" if lv["attention"] else ", no attention"
+    return f"{name}: {lv['resnets']} ResNet{att}\n{lv['channels']} ch at {lv['res']}x{lv['res']} px"
+
+
+def draw_unet(unet, show: bool = True):
+    """The denoiser's UNet as built (:func:`unet_levels`): encoder levels that halve the
+    resolution, the middle block, decoder levels that double it back, the skip
+    connections from each encoder output to the decoder of the same resolution, and the
+    timestep embedding added into every ResNet block. Introduced in
+    notebooks/02_teacher.ipynb (paper Sec. 3: the teacher is any pretrained diffusion
+    UNet; the course's is small enough for a CPU)."""
+    a = unet_levels(unet)
+    n = len(a["down"])
+    top = 1.8 + 1.3 * (n - 1)
+    fig, ax = _canvas(12, top + 1.35, (12, 1.3 + 1.1 * n))
+    enc = [(2.6, top - 1.3 * k) for k in range(n)]
+    dec = [(9.4, top - 1.3 * k) for k in range(n)]
+    for k, lv in enumerate(a["down"]):
+        _box(ax, enc[k], _level_text(f"encoder {k + 1}", lv), w=3.0, h=0.8, fs=8)
+        if k + 1 < n:
+            _arrow(ax, (enc[k][0], enc[k][1] - 0.4), (enc[k + 1][0], enc[k + 1][1] + 0.4),
+                   text="downsample /2" if lv["downsample"] else None, off=(0.75, -0.1))
+    for k, lv in enumerate(a["up"]):  # up_blocks run from the lowest resolution up
+        d = dec[n - 1 - k]
+        _box(ax, d, _level_text(f"decoder {n - k}", lv), w=3.0, h=0.8, fs=8)
+        if k + 1 < n:
+            nxt = dec[n - 2 - k]
+            _arrow(ax, (d[0], d[1] + 0.4), (nxt[0], nxt[1] - 0.4),
+                   text="upsample x2" if lv["upsample"] else None, off=(-0.7, -0.1))
+    for e, d in zip(enc, dec):
+        ax.plot([e[0] + 1.5, d[0] - 1.5], [e[1], d[1]], color="0.6", lw=1, ls="--")
+    ax.text(6, (enc[0][1] + enc[-1][1]) / 2 if n > 1 else enc[0][1] - 0.6,
+            f"skip connections (dashed; {a['skips']} in all):\nthe decoder concatenates the "
+            "encoder's\nfeatures of the same resolution", ha="center", va="center",
+            fontsize=8, color="0.4", bbox=dict(fc="white", ec="none"))
+    m = a["mid"]
+    mid = (6, enc[-1][1] - 1.15)
+    _box(ax, mid, _level_text("middle", m), w=3.0, h=0.8, fs=8)
+    _arrow(ax, (enc[-1][0], enc[-1][1] - 0.4), (mid[0] - 1.5, mid[1]))
+    _arrow(ax, (mid[0] + 1.5, mid[1]), (dec[-1][0], dec[-1][1] - 0.4))
+    _box(ax, (0.75, top + 0.95), f"z_t ({a['in_channels']} ch)", w=1.3, h=0.45)
+    _arrow(ax, (1.2, top + 0.75), (enc[0][0] - 0.6, enc[0][1] + 0.4), text="conv in", off=(0.45, 0.02))
+    _box(ax, (11.25, top + 0.95), f"v̂ ({a['out_channels']} ch)", w=1.3, h=0.45)
+    _arrow(ax, (dec[0][0] + 0.6, dec[0][1] + 0.4), (10.8, top + 0.75), text="conv out", off=(-0.45, 0.02))
+    _box(ax, (6, top + 0.95), f"t -> sinusoidal embedding -> MLP ({a['time_embedding']})\n"
+         "added into every ResNet block", color="#fdf2e9", edge="#ba4a00", w=4.6, h=0.6, fs=8)
+    ax.set_title("the teacher's UNet, as built (v-prediction, (C2))", fontsize=12)
     return _finish(fig, show)
