@@ -90,3 +90,35 @@ def test_no_benchmark_number_is_typed_into_notebook_markdown():
             numbers = set(re.findall(r"\d+\.\d+", "".join(cell["source"])))
             typed = numbers & values
             assert not typed, f"{nb.name} cell {i} types benchmark numbers {sorted(typed)}"
+
+
+def _set(res, task, key, **vals):
+    r = next(r for r in res["rows"] if r.get("task") == task and r.get("key") == key)
+    r.update(vals)
+
+
+def test_deployment_summary_picks_the_cheapest_row_within_the_tolerance():
+    res = copy.deepcopy(V2)
+    for r in res["rows"]:
+        if r.get("task") == "sr4" and not r.get("reference"):
+            r.update(lpips=1.0, fid=500.0)  # far from the teacher unless set below
+    _set(res, "sr4", "controlnet/ddim/50", lpips=0.200, fid=100.0)
+    _set(res, "sr4", "controlnet/dpmsolver++/8", lpips=0.209, fid=104.0)  # within 5%
+    _set(res, "sr4", "controlnet/dpmsolver++/4", lpips=0.211, fid=104.0)  # LPIPS 5.5% off
+    _set(res, "sr4", "codi/codi/2", lpips=0.205, fid=103.0)
+    _set(res, "sr4", "pe-codi/codi/4", lpips=0.203, fid=101.0)
+    free = bt.cheapest_within(res, "sr4", bt.TRAINING_FREE)
+    dist = bt.cheapest_within(res, "sr4", bt.DISTILLED)
+    assert free["key"] == "controlnet/dpmsolver++/8" and dist["key"] == "codi/codi/2"
+    text = bt.deployment_summary(res)
+    line = next(ln for ln in text.splitlines() if ln.startswith("| sr4 |"))
+    assert "4x fewer evaluations" in line
+    # tighter than any row: nothing qualifies, and the summary says so
+    assert bt.cheapest_within(res, "sr4", bt.DISTILLED, tol=0.0) is None
+    line = next(ln for ln in bt.deployment_summary(res, tol=0.0).splitlines() if ln.startswith("| sr4 |"))
+    assert "none of the measured step counts" in line and "nothing" in line
+    # a training-free sampler as cheap as the student: distillation buys nothing
+    _set(res, "sr4", "controlnet/ddim/2", lpips=0.201, fid=100.0)
+    line = next(ln for ln in bt.deployment_summary(res).splitlines() if ln.startswith("| sr4 |"))
+    assert "a training-free sampler is as cheap" in line
+    assert "No benchmark table" in bt.deployment_summary(None)

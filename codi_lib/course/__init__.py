@@ -11,7 +11,7 @@ the code lives in the modules below (this file only gathers their public names):
   quality tables, degraded images, the shipped benchmark;
 * :mod:`~codi_lib.course.benchtext`: benchmark values, tables and headline sentences
   rendered from the table at run time (:func:`bench_table`, :func:`bench_sentence`,
-  :func:`headline`);
+  :func:`headline`, :func:`deployment_summary`);
 * :mod:`~codi_lib.course.exercises`, :mod:`~codi_lib.course.plots`,
   :mod:`~codi_lib.course.toy`, :mod:`~codi_lib.course.widgets`,
   :mod:`~codi_lib.course.diagrams`: imported by name
@@ -26,7 +26,8 @@ from ..evaluation.quality import fid_against, quality
 from ..evaluation.timing import Timer, format_seconds
 from ..training.data import emoji_batch
 from ..training.paths import RUNS_DIR, RunDir
-from .benchtext import bench_markdown, bench_sentence, bench_table, bench_value, compare, headline
+from .benchtext import (bench_markdown, bench_sentence, bench_table, bench_value, compare,
+                        deployment_summary, headline)
 from .lesson import (degrade, first_look, load_bench, mean_saturation, quality_rows,
                      sample_method, test_batch)
 from .setup import (FAST, default_arg, environment_report, pick, pick_device, print_timings,
@@ -39,7 +40,7 @@ from .standins import (CONDITIONAL_RECIPES, ConditionalModel, ablation_models,
 __all__ = [
     "CONDITIONAL_RECIPES", "ConditionalModel", "FAST", "RUNS_DIR", "RunDir", "Timer",
     "ablation_models", "bench_markdown", "bench_sentence", "bench_students_dir", "bench_table", "bench_value",
-    "compare", "headline", "default_arg", "degrade", "emoji_batch",
+    "compare", "deployment_summary", "headline", "default_arg", "degrade", "emoji_batch",
     "environment_report", "fid_against", "first_look", "format_seconds", "has_student",
     "list_students", "load_bench", "load_or_train_conditional", "load_or_train_teacher",
     "mean_saturation", "pick", "pick_device", "print_timings", "quality", "quality_rows",

@@ -211,3 +211,71 @@ def teacher_quality_markdown(q: dict | None) -> Markdown:
         f"* KID {q['kid']:.4f} ± {q['kid_std']:.4f} against {q['kid_floor']:.4f} for the floor.",
         f"* High-frequency ratio {hf:.3f} (real training images: {q.get('hf_ratio_floor', 1.0):.3f}): "
         f"{shape}; goal {lo}-{hi}: {met(lo <= hf <= hi)}."]))
+
+
+#: Rows that cost no training beyond the conditional teacher, and the distilled ones.
+TRAINING_FREE = ("controlnet/ddim/", "controlnet/dpmsolver++/")
+DISTILLED = ("codi/codi/", "pe-codi/codi/", "cm-two-stage/codi/")
+
+
+def cheapest_within(result: dict, task: str, prefixes, tol: float = 0.05,
+                    metrics=("lpips", "fid"), reference: str = "controlnet/ddim/50") -> dict | None:
+    """The row of ``task`` with the fewest network evaluations among the keys starting
+    with one of ``prefixes`` whose every metric of ``metrics`` (lower is better) is
+    within ``tol`` of the ``reference`` row (at most (1 + tol) times its value); the
+    reference itself is not a candidate. None when no such row was measured.
+    Introduced in notebooks/07_side_by_side.ipynb."""
+    normalise(result)
+    ref = _row(result, task, reference)
+    if ref is None or any(m not in ref for m in metrics):
+        return None
+    ok = [r for r in result["rows"]
+          if r.get("task") == task and "missing" not in r and r.get("key") != reference
+          and any(r.get("key", "").startswith(p) for p in prefixes)
+          and all(m in r and r[m] <= (1 + tol) * ref[m] for m in metrics)]
+    return min(ok, key=lambda r: (r.get("nfe") or r.get("steps", 0), r.get("ms_per_image", 0)),
+               default=None)
+
+
+def _deploy_cell(r: dict | None) -> str:
+    if r is None:
+        return "none of the measured step counts"
+    ms = f", {r['ms_per_image']:.1f} ms/image" if "ms_per_image" in r else ""
+    return f"{r.get('method', r['key'])}: {r.get('nfe', r.get('steps'))} NFE{ms}"
+
+
+def deployment_summary(result: dict | None, tol: float = 0.05, metrics=("lpips", "fid")) -> Markdown:
+    """Which sampler to deploy, read from the table: per task, the cheapest training-free
+    sampler of the conditional teacher (DDIM, DPM-Solver++) and the cheapest distilled
+    model (CoDi, PE-CoDi, CM-II) whose ``metrics`` are all within ``tol`` of the
+    teacher's DDIM-50 (:func:`cheapest_within`), and what distillation buys: the ratio of
+    their NFE, or that a training-free sampler is enough at the measured step counts.
+    A comparison of means at a fixed tolerance, not a significance test: the table's
+    intervals (:func:`bench_sentence`) say which differences are real.
+    Introduced in notebooks/07_side_by_side.ipynb."""
+    if not result:
+        return Markdown("No benchmark table (data/bench/bench.json): nothing to decide from.")
+    normalise(result)
+    names = " and ".join(m.upper() for m in metrics)
+    lines = [f"The cheapest way to reach the teacher's DDIM-50 quality (every one of {names} "
+             f"within {tol:.0%} of its value) in the current table:", ""]
+    if not ("seeds" in result and "fid_floor" in result):
+        lines += [OLD_TABLE_NOTE, ""]
+    lines += ["| task | training-free (teacher + solver) | distilled (one training run) | "
+              "what distillation buys |", "|---|---|---|---|"]
+    for task in dict.fromkeys(r["task"] for r in result["rows"] if "task" in r):
+        if _row(result, task, "controlnet/ddim/50") is None:
+            continue
+        free = cheapest_within(result, task, TRAINING_FREE, tol, metrics)
+        dist = cheapest_within(result, task, DISTILLED, tol, metrics)
+        if dist is None:
+            buys = "nothing at the measured step counts"
+        elif free is None:
+            buys = (f"the quality at {dist.get('nfe')} NFE, which no measured training-free "
+                    "step count reaches")
+        else:
+            ratio = (free.get("nfe") or 0) / max(1, dist.get("nfe") or 1)
+            buys = (f"{ratio:.0f}x fewer evaluations" if ratio > 1 else
+                    "nothing: a training-free sampler is as cheap")
+        lines.append(f"| {task} | {_deploy_cell(free)} | {_deploy_cell(dist)} | {buys} |")
+    return Markdown("\n".join(lines))
