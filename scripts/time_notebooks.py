@@ -4,6 +4,7 @@
     .venv/bin/python scripts/time_notebooks.py --fast      # CODI_FAST=1, as `make test`
     .venv/bin/python scripts/time_notebooks.py --normal    # lesson size, as in a workshop
     .venv/bin/python scripts/time_notebooks.py --fast --only 00 01 --json /tmp/t.json
+    .venv/bin/python scripts/time_notebooks.py --from-pytest test.log   # see below
 
 Each notebook runs in a fresh kernel started in ``notebooks/`` (the same executor as
 ``scripts/build_site.py``), one after the other, with the glibc allocator settings that
@@ -54,16 +55,38 @@ def cell_seconds(nb) -> list[tuple[float, str, str]]:
     return sorted(out, reverse=True)
 
 
+def notebook_seconds_from_pytest(text: str) -> dict[str, float]:
+    """{notebook path: seconds} summed over the ``--durations`` lines of a pytest log
+    ("12.34s call     notebooks/00_welcome.ipynb::Cell 3"); other tests are ignored."""
+    import re
+
+    out: dict[str, float] = {}
+    for m in re.finditer(r"^\s*([0-9.]+)s\s+(?:setup|call|teardown)\s+(\S+\.ipynb)::", text, re.M):
+        out[m.group(2)] = out.get(m.group(2), 0.0) + float(m.group(1))
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = ap.add_mutually_exclusive_group(required=True)
     mode.add_argument("--fast", action="store_true", help="CODI_FAST=1 (as `make test`)")
+    mode.add_argument("--from-pytest", type=Path, metavar="LOG",
+                      help="sum the nbval durations of a pytest log (PYTEST_ADDOPTS=--durations=0)")
     mode.add_argument("--normal", action="store_true", help="lesson size (CODI_FAST unset)")
     ap.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. --only 00 07")
     ap.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--top", type=int, default=3, help="longest cells listed per notebook")
     args = ap.parse_args(argv)
+    if args.from_pytest:
+        secs = notebook_seconds_from_pytest(args.from_pytest.read_text(errors="replace"))
+        print("| notebook | seconds (nbval, fast mode) |\n|---|---|")
+        for nb, t in sorted(secs.items()):
+            print(f"| {nb} | {t:.0f} |")
+        print(f"| total | {sum(secs.values()):.0f} |")
+        if args.json:
+            args.json.write_text(json.dumps({"source": str(args.from_pytest), "seconds": secs}, indent=1))
+        return 0 if secs else 1
     import build_site  # scripts/build_site.py: the same executor as the site build
     build_site.set_kernel_env(args.fast)
 

@@ -145,3 +145,19 @@ def test_time_notebooks_reads_each_cells_time_from_the_executor_metadata():
     ])
     got = time_notebooks.cell_seconds(nb)
     assert [(round(t, 2), f) for t, _, f in got] == [(60.25, "# train"), (1.5, "x = 1")]
+
+
+def test_time_notebooks_sums_the_nbval_durations_of_a_pytest_log():
+    sys.path.insert(0, str(REPO / "scripts"))
+    import time_notebooks
+
+    log = """============================= slowest durations =============================
+12.50s call     notebooks/00_welcome.ipynb::Cell 3
+2.00s setup    notebooks/00_welcome.ipynb::Cell 0
+0.50s call     notebooks/ja/00_welcome.ipynb::Cell 1
+30.00s call     tests/test_poc.py::test_poc_trains_evaluates_reports_and_resumes
+0.01s teardown notebooks/00_welcome.ipynb::Cell 3
+"""
+    got = time_notebooks.notebook_seconds_from_pytest(log)
+    assert got == {"notebooks/00_welcome.ipynb": pytest.approx(14.51),
+                   "notebooks/ja/00_welcome.ipynb": pytest.approx(0.5)}
