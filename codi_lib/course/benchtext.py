@@ -139,10 +139,10 @@ def bench_sentence(result: dict, task: str, a: str, b: str, metric: str = "lpips
 
 #: Said beside a first-version table (no intervals): it is older than the shipped models.
 OLD_TABLE_NOTE = ("*This table is from the first benchmark, which measured the models trained "
-                  "on the first teacher (teacher v1). The shipped models are being retrained "
-                  "on teacher v2 (`data/students/README.md` lists each model's teacher), so "
-                  "the table does not describe them all; the benchmark of the retrained "
-                  "models replaces it.*")
+                  "on the first teacher (teacher v1). The shipped models are retrained on "
+                  "teacher v2 (`data/students/README.md` lists each model's teacher), so the "
+                  "table does not describe them; the benchmark of the retrained models "
+                  "replaces it.*")
 
 
 #: The headline comparisons of the course: the student against the teacher's own few-step
