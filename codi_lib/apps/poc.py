@@ -290,10 +290,11 @@ def versus_no_model(per: dict, base: dict, seed: int = 0) -> dict:
     return out
 
 
-def mean_of_samples(sample, k: int, shape, seed: int):
+def mean_of_samples(sample, k: int, shape, seed: int, first=None):
     """The mean of ``k`` samples ``sample(noise)`` from the noises of seeds ``seed``,
-    ``seed + 1``, ... (the first is the noise of the student's own row): an estimate of the
-    posterior mean E[x | condition].
+    ``seed + 1``, ... (the first is the noise of the student's own row, whose sample can be
+    passed as ``first`` instead of being drawn again): an estimate of the posterior mean
+    E[x | condition].
 
     Why it is in the report (the perception-distortion trade-off, Blau and Michaeli, CVPR
     2018): a sample x~ drawn from the exact posterior, independently of the true x, has
@@ -306,8 +307,10 @@ def mean_of_samples(sample, k: int, shape, seed: int):
     import torch
     total = None
     for i in range(k):
-        noise = torch.randn(shape, generator=torch.Generator().manual_seed(seed + i))
-        x = sample(noise).double()
+        if i == 0 and first is not None:
+            x = first.double()
+        else:
+            x = sample(torch.randn(shape, generator=torch.Generator().manual_seed(seed + i))).double()
         total = x if total is None else total + x
     return (total / k).float()
 
@@ -353,21 +356,19 @@ def evaluate(s: PocSettings, out: Path, x_held, runs: dict, held_key: str) -> di
     for label, key_name, run, sampler, steps in methods:
         model, cfg = load_conditional(runs[run]["export"], device=dev)
 
-        def generate():
+        def draw(z, model=model, cfg=cfg, sampler=sampler, steps=steps):
             imgs, nfe = sample_by_name(model, cond.to(dev), cfg.schedule, sampler, steps,
-                                       cfg.loss.n_grid, noise=noise, return_nfe=True)
+                                       cfg.loss.n_grid, noise=z.to(dev), return_nfe=True)
             return imgs.cpu(), nfe  # .cpu() waits for the device
 
-        (imgs, nfe), seconds = median_time(generate, repeats=1 + max(0, s.latency_repeats))
+        (imgs, nfe), seconds = median_time(lambda: draw(noise), repeats=1 + max(0, s.latency_repeats))
         samples[key_name] = imgs.contiguous()
         means, per[key_name] = _quality(imgs, x_held, fid_ref)
         rows.append({"method": label, "key": key_name, "nfe": nfe, "latency_s": seconds / n,
                      **means})
         if key_name == "student" and s.mean_samples > 1:
-            def sample(z, model=model, cfg=cfg):
-                return sample_by_name(model, cond.to(dev), cfg.schedule, "codi", ssteps,
-                                      cfg.loss.n_grid, noise=z.to(dev)).cpu()
-            mean = mean_of_samples(sample, s.mean_samples, x_held.shape, s.seed)
+            mean = mean_of_samples(lambda z: draw(z)[0], s.mean_samples, x_held.shape, s.seed,
+                                   first=imgs)
             samples["student_mean"] = mean.contiguous()
             means, per["student_mean"] = _quality(mean, x_held, fid_ref)
             rows.append({"method": f"mean of {s.mean_samples} CoDi-{ssteps} samples "
