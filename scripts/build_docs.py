@@ -14,8 +14,8 @@ for ``site/docs/``.
 Markdown is rendered with mistune, the renderer nbconvert uses (so no extra package:
 JupyterLab already brings it). No paper equation: this is course tooling.
 
-The Japanese kit (``docs/ja/*.md``: glossary, cheat sheet, agenda) is built the same way
-into ``<out>/ja/``, with ``lang="ja"`` and a system font stack with Japanese fallbacks
+The Japanese kit (``docs/ja/*.md``: glossary, cheat sheet, agenda, instructor notes) is
+built the same way into ``<out>/ja/``, with ``lang="ja"`` and a system font stack with Japanese fallbacks
 (no web fonts: the pages load nothing from the network). Links from a Japanese page to
 an English one (``../glossary.md``) point at the English HTML page.
 """

@@ -243,7 +243,7 @@ def test_bench_resumes_from_its_row_cache_and_remeasures_changed_models(tmp_path
     export_tiny_students(tiny_teacher_dir, tmp_path / "students", modes=("controlnet", "codi"))
     kw = dict(tasks=["sr4"], n_images=4, batch_size=4, seeds=2, resamples=20,
               students_dir=tmp_path / "students", progress=False, extractor=LevelsTo64(),
-              cache_dir=tmp_path / "cache")
+              cache_dir=tmp_path / "cache", bf16=False)
     first = bench.run_benchmark(tmp_path / "b1", **kw)
     assert first["rows_from_cache"] == 0
     measured = [r for r in first["rows"] if "lpips" in r or "fid" in r]
@@ -280,3 +280,13 @@ def test_bench_resumes_from_its_row_cache_and_remeasures_changed_models(tmp_path
     assert len(calls) == sum(1 for r in first["rows"] if r.get("model") and "lpips" in r)
     assert all(len(r["fid_seeds"]) == 2 for r in fourth["rows"] if r.get("model") and "lpips" in r)
     assert strip(fourth["rows"])[0]["lpips"] == strip(first["rows"])[0]["lpips"]
+
+    # bf16 sampling is part of a row's fingerprint: a bf16 run measures every row again
+    # (nothing measured in float32 is reused) and says so in its hardware line
+    calls.clear()
+    fifth = bench.run_benchmark(tmp_path / "b5", **{**kw, "bf16": True})
+    assert fifth["rows_from_cache"] == 0
+    assert "bf16 autocast sampling" in fifth["hardware"]
+    assert "float32 sampling" in first["hardware"]
+    lp = {r["key"]: r["lpips"] for r in fifth["rows"] if r.get("model") and "lpips" in r}
+    assert set(lp) == {r["key"] for r in first["rows"] if r.get("model") and "lpips" in r}
