@@ -14,7 +14,11 @@
 #   bash scripts/train_teachers.sh scenes 3000
 #   THREADS=1 bash scripts/train_teachers.sh scenes 3000   # one lane of two
 #   bash scripts/train_teachers.sh scenes 7500 --set init_from=data/teacher-scenes
-#        # (a new machine without runs/: warm-start from the shipped weights)
+#        # (a warm start from the shipped weights, 7500 more steps)
+# A new machine without runs/teachers/<name> but with a shipped teacher of fewer steps:
+# the run warm-starts from the shipped weights (EMA without warm-up) for the missing steps
+# only, so "scenes 7500" on a machine that lost runs/ still ends at 7500 steps in all
+# (record.json counts the shipped steps too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NAME=${1:?usage: train_teachers.sh emoji|scenes STEPS}
@@ -29,6 +33,21 @@ case "$NAME" in
 esac
 RUN=runs/teachers/$NAME
 mkdir -p "$RUN"
+steps_in() { python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get('steps', 0))" "$1" 2>/dev/null || echo 0; }
+if [ -f "$RUN/init_record.json" ] && [ $# -eq 0 ]; then  # resume a warm-started run
+  warm=$(steps_in "$RUN/init_record.json")
+  set -- --set init_from="$DEST" --set train.ema_warmup=false
+  STEPS=$((STEPS - warm))
+  echo "$(date +%T) resuming the warm start of $RUN ($warm shipped steps + $STEPS)"
+elif ! ls -d "$RUN"/ckpt-* >/dev/null 2>&1 && [ $# -eq 0 ] && [ "$(steps_in "$DEST/record.json")" -gt 0 ]; then
+  have=$(steps_in "$DEST/record.json")
+  if [ "$have" -ge "$STEPS" ]; then
+    echo "$(date +%T) $DEST already has $have steps (>= $STEPS): nothing to train"; exit 0
+  fi
+  echo "$(date +%T) no run in $RUN: warm start from $DEST ($have steps) for $((STEPS - have)) more"
+  set -- --set init_from="$DEST" --set train.ema_warmup=false
+  STEPS=$((STEPS - have))
+fi
 echo "$(date +%T) train $NAME to step $STEPS"
 $CODI train-teacher --out "$RUN" --config configs/teacher.json --no-progress \
   --set data=$DATA --set train.max_steps="$STEPS" "$@" >> "$RUN/train.log" 2>&1
