@@ -58,6 +58,10 @@ def test_headline_and_table_render_current_numbers():
     assert "| `codi/codi/4` |" in bt.bench_table(res, "sr4", ["codi/codi/4"])
     assert "not in table" in bt.bench_table(res, "sr4", ["nope/x/1"])
     assert bt.headline(None).startswith("No benchmark table")
+    # several step counts: the student against DDIM-k at each, against DDIM-50 once (at the last)
+    both = bt.headline(res, "sr4", steps=(1, 4), metrics=("lpips",))
+    assert "at 1 and 4 steps" in both
+    assert both.count("vs ControlNet teacher, DDIM-50") == 1 and "CoDi-1" in both and "CoDi-4" in both
 
 
 @pytest.mark.parametrize("fmt", ["v2", "old"])

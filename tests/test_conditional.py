@@ -49,6 +49,19 @@ def test_inpainting_condition_carries_the_mask():
     assert torch.all(c[:, :3][mask.expand(-1, 3, -1, -1) == 1] == 0)
 
 
+def test_paste_known_keeps_the_known_pixels_and_the_generated_hole():
+    from codi_lib.method.tasks import paste_known
+    x = torch.rand(8, 3, 32, 32) * 2 - 1
+    c = test_conditions("inpaint", x)
+    mask = (c[:, 3:] + 1) / 2
+    out = torch.rand(8, 3, 32, 32) * 2 - 1  # a "model output" that redraws every pixel
+    pasted = paste_known(out, c)
+    assert torch.equal(pasted * (1 - mask), x * (1 - mask))   # known pixels: the truth
+    assert torch.equal(pasted * mask, out * mask)              # hole: the output
+    with pytest.raises(ValueError, match="4"):
+        paste_known(out, test_conditions("sr4", x))
+
+
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_zero_init_branch_equals_teacher(tiny_teacher_dir, name):
     teacher, cfg = load_teacher(tiny_teacher_dir)

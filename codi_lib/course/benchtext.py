@@ -150,24 +150,30 @@ OLD_TABLE_NOTE = ("*This table is from the first benchmark, which measured the m
 HEADLINE_PAIRS = (("codi/codi/{k}", "controlnet/ddim/{k}"), ("codi/codi/{k}", "controlnet/ddim/50"))
 
 
-def headline(result: dict | None, task: str | None = None, steps: int = 4,
+def headline(result: dict | None, task: str | None = None, steps: int | tuple = 4,
              metrics=("lpips", "fid")) -> Markdown:
-    """The headline comparisons of :data:`HEADLINE_PAIRS` at ``steps`` steps, one bullet per
-    task, pair and metric, each from :func:`bench_sentence`; a note when there is no table.
+    """The headline comparisons of :data:`HEADLINE_PAIRS` at ``steps`` steps (one count or
+    several, e.g. ``(1, 4)``), one bullet per task, step count, pair and metric, each from
+    :func:`bench_sentence`; a note when there is no table.
     Introduced in notebooks/00_welcome.ipynb and notebooks/07_side_by_side.ipynb."""
     if not result:
         return Markdown("No benchmark table (data/bench/bench.json): run `codi bench` to "
                         "measure before drawing any conclusion.")
     normalise(result)
     tasks = [task] if task else list(dict.fromkeys(r["task"] for r in result["rows"]))
+    counts = (steps,) if isinstance(steps, int) else tuple(steps)
+    said = " and ".join(str(k) for k in counts)
     lines = [f"What the current table ({result.get('path', 'bench.json')}, "
-             f"{result.get('n_images', '?')} test images per task) shows at {steps} steps:", ""]
+             f"{result.get('n_images', '?')} test images per task) shows at {said} steps:", ""]
     if not ("seeds" in result and "fid_floor" in result):
         lines += [OLD_TABLE_NOTE, ""]
     for t in tasks:
-        for a, b in HEADLINE_PAIRS:
-            for m in metrics:
-                lines.append("* " + bench_sentence(result, t, a.format(k=steps), b.format(k=steps), m))
+        for k in counts:
+            for a, b in HEADLINE_PAIRS:
+                if k != counts[-1] and b.endswith("/50"):
+                    continue  # the student against DDIM-50: once per task, at the last count
+                for m in metrics:
+                    lines.append("* " + bench_sentence(result, t, a.format(k=k), b.format(k=k), m))
     return Markdown("\n".join(lines))
 
 

@@ -120,8 +120,10 @@ def quality_rows(results: dict, truth: torch.Tensor, reference: str | None = Non
         head += f"   LPIPS to {reference}" if reference else ""
         print(head)
         for k, r in results.items():
-            line = (f"  {k:<{w}}  {r.get('nfe', float('nan')):>3}   {r['lpips']:.3f}   "
-                    f"{r['psnr']:5.2f}   {r['ssim']:.3f}   {r.get('ms_per_image', float('nan')):8.1f}")
+            nfe = f"{r['nfe']:>3}" if "nfe" in r else "  –"
+            ms = f"{r['ms_per_image']:8.1f}" if "ms_per_image" in r else "       –"
+            line = (f"  {k:<{w}}  {nfe}   {r['lpips']:.3f}   "
+                    f"{r['psnr']:5.2f}   {r['ssim']:.3f}   {ms}")
             if ref is not None:
                 line += f"   {r['lpips_ref']:.3f}"
             print(line)

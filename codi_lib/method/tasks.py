@@ -165,6 +165,19 @@ def _inpaint_as_output(c):
     return img * known + mean * mask
 
 
+def paste_known(output: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    """An inpainting output with the condition's known pixels put back, so that only the
+    hole is generated: what inpainting applications show, while the models themselves
+    redraw every pixel (the benchmark scores the outputs as sampled). ``cond`` is an
+    inpainting condition (RGB with the hole zeroed, plus the mask channel, +1 = missing).
+    Introduced in notebooks/06_measuring.ipynb."""
+    if cond.shape[1] != 4:
+        raise ValueError(f"paste_known: cond has {cond.shape[1]} channels; an inpainting "
+                         "condition has 4 (RGB with the hole zeroed, and the mask)")
+    mask = (cond[:, 3:4] + 1) / 2
+    return output * mask + cond[:, :3] * (1 - mask)
+
+
 def _show_inpaint(c):
     img, mask = c[:, :3], (c[:, 3:4] + 1) / 2
     return img * (1 - mask) + mask * torch.tensor([0.6, -0.6, 0.6]).view(1, 3, 1, 1).to(c)
