@@ -34,19 +34,16 @@ esac
 RUN=runs/teachers/$NAME
 mkdir -p "$RUN"
 steps_in() { python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get('steps', 0))" "$1" 2>/dev/null || echo 0; }
-if [ -f "$RUN/init_record.json" ] && [ $# -eq 0 ]; then  # resume a warm-started run
-  warm=$(steps_in "$RUN/init_record.json")
-  set -- --set init_from="$DEST" --set train.ema_warmup=false
-  STEPS=$((STEPS - warm))
-  echo "$(date +%T) resuming the warm start of $RUN ($warm shipped steps + $STEPS)"
-elif ! ls -d "$RUN"/ckpt-* >/dev/null 2>&1 && [ $# -eq 0 ] && [ "$(steps_in "$DEST/record.json")" -gt 0 ]; then
-  have=$(steps_in "$DEST/record.json")
-  if [ "$have" -ge "$STEPS" ]; then
-    echo "$(date +%T) $DEST already has $have steps (>= $STEPS): nothing to train"; exit 0
+if [ $# -eq 0 ]; then  # shipped steps a warm start builds on: a warm-started run, or none yet
+  warm=0
+  if [ -f "$RUN/init_record.json" ]; then warm=$(steps_in "$RUN/init_record.json")
+  elif ! ls -d "$RUN"/ckpt-* >/dev/null 2>&1; then warm=$(steps_in "$DEST/record.json"); fi
+  if [ "$warm" -gt 0 ]; then
+    [ "$warm" -lt "$STEPS" ] || { echo "$(date +%T) $DEST already has $warm steps (>= $STEPS)"; exit 0; }
+    echo "$(date +%T) warm start from $DEST ($warm shipped steps) for $((STEPS - warm)) more"
+    set -- --set init_from="$DEST" --set train.ema_warmup=false
+    STEPS=$((STEPS - warm))
   fi
-  echo "$(date +%T) no run in $RUN: warm start from $DEST ($have steps) for $((STEPS - have)) more"
-  set -- --set init_from="$DEST" --set train.ema_warmup=false
-  STEPS=$((STEPS - have))
 fi
 echo "$(date +%T) train $NAME to step $STEPS"
 $CODI train-teacher --out "$RUN" --config configs/teacher.json --no-progress \

@@ -159,10 +159,9 @@ def _show_gray(c):
 
 def _inpaint_as_output(c):
     """Known pixels kept, the hole filled with each image's mean known colour."""
-    img, mask = c[:, :3], (c[:, 3:4] + 1) / 2
-    known = (1 - mask)
+    img, known = c[:, :3], (1 - c[:, 3:4]) / 2
     mean = (img * known).sum((2, 3), keepdim=True) / known.sum((2, 3), keepdim=True).clamp_min(1)
-    return img * known + mean * mask
+    return paste_known(mean.expand_as(img), c)
 
 
 def paste_known(output: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
