@@ -8,6 +8,8 @@
 #   bash scripts/bench_tasks.sh                 # every task
 #   THREADS=1 bash scripts/bench_tasks.sh depth # one task, one thread
 #   MERGE_ONLY=1 bash scripts/bench_tasks.sh    # only merge the parts that exist
+# A merge keeps the tasks of the shipped data/bench/bench.json that no part in
+# runs/bench-parts measured again, so one task measured on a new machine joins the table.
 #   NO_MERGE=1 bash scripts/bench_tasks.sh sr4  # measure, leave data/bench as it is
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +30,9 @@ fi
 [ -n "${NO_MERGE:-}" ] && exit 0
 mapfile -t done_parts < <(ls -d "$PARTS"/*/ 2>/dev/null | while read -r d; do
   [ -f "$d/bench.json" ] && echo "$d"; done)
-$CODI bench --merge "${done_parts[@]}" --out data/bench > "$PARTS/merge.log"
+[ ${#done_parts[@]} -gt 0 ] || { echo "no measured part in $PARTS: nothing to merge" >&2; exit 1; }
+base=()   # the shipped table keeps every task that no part here measured again
+[ -f data/bench/bench.json ] && base=(--base data/bench)
+$CODI bench --merge "${done_parts[@]}" "${base[@]}" --out data/bench > "$PARTS/merge.log"
 cp "$PARTS"/*/grid_*.png data/bench/ 2>/dev/null || true
 echo "$(date +%T) merged ${#done_parts[@]} part(s) into data/bench"

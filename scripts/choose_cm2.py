@@ -7,8 +7,9 @@ the CoDi sampler as if it were an untrained CM-II) and each variant's
 (``<variant>/bench``), prints LPIPS and FID of CM-II at 1, 2, 4 and 8 steps with their
 95% intervals, and chooses the variant with the lowest LPIPS at 4 steps (the table's
 headline comparison). Writes its overrides (from configs/cm2_variants.txt) to
-``runs/cm2-tune/chosen.args`` for scripts/train_students.sh, and the table and the choice
-to ``<root>/choice.md``, saying plainly whether the chosen variant ends better than its
+``configs/cm2_chosen.args`` (committed: scripts/train_students.sh reads it, so a machine
+that never ran the tuning trains CM-II with the settings chosen on val), and the table
+and the choice to ``<root>/choice.md``, saying plainly whether the chosen variant ends better than its
 starting point on LPIPS and on FID (beyond the intervals or not).
 """
 from __future__ import annotations
@@ -64,9 +65,10 @@ def main(root: Path) -> int:
     text = ("\n".join(lines) + f"\n\nChosen (lowest LPIPS at 4 steps on val): **{best}** "
             f"(`{variants[best]}`).\n\n" + "\n".join(f"- {v}" for v in verdict) + "\n")
     (root / "choice.md").write_text(text)
-    (root.parent / "chosen.args").write_text(variants[best] + "\n")
+    chosen = REPO / "configs" / "cm2_chosen.args"
+    chosen.write_text(variants[best] + "\n")
     print(text)
-    print(f"wrote {root / 'choice.md'} and {root.parent / 'chosen.args'}")
+    print(f"wrote {root / 'choice.md'} and {chosen}")
     return 0
 
 

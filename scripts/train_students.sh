@@ -5,9 +5,9 @@
 # the queue that is not finished, not taken and ready:
 #   - a depth run waits until data/teacher-scenes has trained SCENE_STEPS steps
 #     (default 7500: its record.json says how many);
-#   - a cm-two-stage run waits for its task's controlnet (it starts from that model) and
-#     for runs/cm2-tune/chosen.args (CM-II's settings, chosen on the validation split by
-#     scripts/tune_cm2.sh; CM2_DEFAULT=1 uses lr 1e-4 without it).
+#   - a cm-two-stage run waits for its task's controlnet (it starts from that model); its
+#     settings are configs/cm2_chosen.args (chosen on the validation split by
+#     scripts/tune_cm2.sh, committed).
 #   - "scenes teacher" continues the scene teacher (scripts/train_teachers.sh, one thread)
 #     to its step count, then exports and measures it into data/teacher-scenes;
 #   - a "<task> bench" item waits until every other item of its task is finished, then
@@ -24,8 +24,12 @@
 # benchmark can rank them against it. The ablations are run on PE-CoDi (branch only), so each ships as a 2.4 MB
 # branch and data/ stays under its budget.
 #
-# Resumable: rerunning continues each run where it stopped; a run whose export finished
-# (runs/students/<task>-<name>.done) is skipped.
+# Resumable: rerunning continues each run where it stopped. Finished items are skipped: a
+# run whose export finished here (runs/students/<task>-<name>.done) or whose model ships
+# in data/students/<task>/<name> with the queue's step count; the scene teacher once
+# data/teacher-scenes has its steps; a "<task> bench" once its part is in runs/bench-parts
+# or the task is in data/bench/bench.json. So on a new machine (no runs/) the queue starts
+# at the first model that is not shipped yet; delete a shipped model to retrain it.
 #
 #   bash scripts/train_students.sh            # logs: runs/students/<task>-<name>.log, worker-<i>.log
 #   WORKERS=1 bash scripts/train_students.sh  # one core
@@ -68,26 +72,44 @@ QUEUE=(
 S=runs/students
 
 cm2_args() {  # the chosen CM-II settings, read when a CM-II run starts
-  cat runs/cm2-tune/chosen.args 2>/dev/null || echo "--set train.lr=1e-4"
+  cat configs/cm2_chosen.args
+}
+
+steps_in() {  # steps_in <record.json>: its "steps" (0 if there is none)
+  .venv/bin/python -c "import json,sys; print(json.load(open(sys.argv[1])).get('steps', 0))" "$1" 2>/dev/null || echo 0
+}
+
+finished() {  # finished <task> <name> <mode> <steps>: done here, or shipped (see the top)
+  [ -f "$S/$1-$2.done" ] && return 0
+  case $3 in
+    teacher) [ "$(steps_in "data/teacher-$1/record.json")" -ge "$4" ] ;;
+    bench) [ -f "runs/bench-parts/$1/bench.json" ] || .venv/bin/python -c "
+import json, sys
+sys.exit(0 if any(r['task'] == sys.argv[1] for r in json.load(open('data/bench/bench.json'))['rows']) else 1)" "$1" 2>/dev/null ;;
+    *) [ "$(steps_in "data/students/$1/$2/record.json")" = "$4" ] ;;
+  esac
 }
 
 blocked() {  # blocked <task> <mode>: prints why the run cannot start yet (nothing: ready)
   if [ "$2" = bench ]; then
-    local item t n
+    local item t n m k
     for item in "${QUEUE[@]}"; do
-      read -r t n _ <<< "$item"
-      [ "$t" = "$1" ] && [ "$n" != bench ] && [ ! -f "$S/$t-$n.done" ] && { echo "needs $t $n"; return; }
+      read -r t n m k _ <<< "$item"
+      [ "$t" = "$1" ] && [ "$n" != bench ] && ! finished "$t" "$n" "$m" "$k" && { echo "needs $t $n"; return; }
     done
     return
   fi
   if [ "$1" = depth ]; then
     local have
-    have=$(.venv/bin/python -c "import json; print(json.load(open('data/teacher-scenes/record.json'))['steps'])" 2>/dev/null || echo 0)
+    have=$(steps_in data/teacher-scenes/record.json)
     [ "$have" -ge "$SCENE_STEPS" ] || { echo "scene teacher at $have of $SCENE_STEPS steps"; return; }
   fi
   if [ "$2" = cm-two-stage ]; then
-    [ -f "$S/$1-controlnet.done" ] || { echo "needs $1 controlnet"; return; }
-    [ -f runs/cm2-tune/chosen.args ] || [ -n "${CM2_DEFAULT:-}" ] || echo "needs runs/cm2-tune/chosen.args"
+    local c
+    c=$(grep -m1 "^$1 controlnet " <<< "$(printf '%s\n' "${QUEUE[@]}")")
+    # shellcheck disable=SC2086
+    finished $c || { echo "needs $1 controlnet"; return; }
+    [ -f configs/cm2_chosen.args ] || echo "needs configs/cm2_chosen.args (scripts/tune_cm2.sh)"
   fi
 }
 
@@ -147,7 +169,7 @@ worker() {
     for item in "${QUEUE[@]}"; do
       read -r task name mode steps extra <<< "$item"
       local out=$S/$task-$name
-      [ -f "$out.done" ] && continue
+      finished "$task" "$name" "$mode" "$steps" && continue
       [ "$mode" = bench ] && [ "${BENCH:-1}" = 0 ] && continue
       left=1
       [ -d "$out.claim" ] && continue

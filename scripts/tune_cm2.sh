@@ -46,5 +46,5 @@ for v in "${variants[@]}"; do
     --students "$ROOT/$name/students" --out "$ROOT/$name/bench" >> "$ROOT/$name.log" 2>&1
   echo "$(date +%T) $name done: $ROOT/$name/bench/bench.md"
 done
-# the choice: lowest CM-II LPIPS at 4 steps on val -> runs/cm2-tune/chosen.args
+# the choice: lowest CM-II LPIPS at 4 steps on val -> configs/cm2_chosen.args (commit it)
 .venv/bin/python scripts/choose_cm2.py "$ROOT"

@@ -208,6 +208,11 @@ def test_bench_has_every_row_and_flags_missing_models(tmp_path, tiny_teacher_dir
     assert (tmp_path / "merged" / "quality_vs_nfe_depth.png").is_file()
     with pytest.raises(ValueError, match="task sr4 is in both"):
         merge_results([tmp_path / "sr4", tmp_path / "sr4"], tmp_path / "m2")
+    # --base: the merged table keeps its tasks; a task measured again replaces its own
+    again = merge_results([tmp_path / "depth"], tmp_path / "merged", base=tmp_path / "merged")
+    assert again["rows"] == res["rows"] and again["paired"] == res["paired"]
+    assert [p["tasks"] for p in again["parts"]] == [["sr4"], ["depth"]] and again["seconds"] == 2.0
+    assert again["data_sets"] == res["data_sets"]
     other = json.loads((tmp_path / "depth" / "bench.json").read_text())
     other["seeds"] = 3
     (tmp_path / "depth" / "bench.json").write_text(json.dumps(other))

@@ -89,6 +89,9 @@ def _add_measure(sub) -> None:
                    help="only these model folders (e.g. controlnet cm-two-stage); reference rows stay")
     b.add_argument("--merge", nargs="+", default=None, metavar="RESULT",
                    help="measure nothing: merge bench.json folders of disjoint tasks into --out")
+    b.add_argument("--base", default=None, metavar="RESULT",
+                   help="with --merge: an earlier merged table (e.g. data/bench) whose tasks "
+                        "are kept unless a merged folder measures them again")
     b.add_argument("--resamples", type=int, default=300,
                    help="bootstrap resamples for the 95%% intervals (default 300)")
     b.add_argument("--cache", default="runs/cache",
@@ -280,7 +283,7 @@ def main(argv=None) -> int:
     elif args.cmd == "bench":
         from ..evaluation.bench import merge_results, run_benchmark
         n = 16 if args.quick else args.num_images
-        res = merge_results(args.merge, args.out) if args.merge else run_benchmark(args.out, args.tasks, n, students_dir=args.students,
+        res = merge_results(args.merge, args.out, base=args.base) if args.merge else run_benchmark(args.out, args.tasks, n, students_dir=args.students,
                             seeds=1 if args.quick else args.seeds,
                             resamples=50 if args.quick else args.resamples,
                             split=args.split, models=args.models,

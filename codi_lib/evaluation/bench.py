@@ -398,22 +398,42 @@ MERGE_KEYS = ("split", "seeds", "fid_seeds", "resamples", "batch_size", "fid_wei
               "lpips_note")
 
 
-def merge_results(paths, out_dir) -> dict:
+def _read_result(p) -> tuple[Path, dict]:
+    f = Path(p) / "bench.json" if Path(p).is_dir() else Path(p)
+    if not f.is_file():
+        raise FileNotFoundError(f"no benchmark result at {f}")
+    return f, json.loads(f.read_text())
+
+
+def _without_tasks(r: dict, tasks) -> dict:
+    """A benchmark result less the rows, paired differences and timing parts of ``tasks``."""
+    drop = set(tasks)
+    out = {**r, "rows": [row for row in r["rows"] if row["task"] not in drop],
+           "paired": [q for q in r["paired"] if q["task"] not in drop]}
+    if "parts" in r:
+        out["parts"] = [{**part, "tasks": [t for t in part["tasks"] if t not in drop]}
+                        for part in r["parts"] if set(part["tasks"]) - drop]
+    return out
+
+
+def merge_results(paths, out_dir, base=None) -> dict:
     """One table from benchmark runs of disjoint tasks (``codi bench --tasks ...`` run
     as each task's models are final, or one task rerun after retraining), measured with
     the same settings (:data:`MERGE_KEYS`; a data set shared by two runs must have the
     same size and floor). Rows, paired differences and data sets are concatenated in the
     order of the task registry; every speed-up stays the one measured in its own process
-    (each part's hardware and time are kept in ``parts``). Writes like
-    :func:`run_benchmark`. Notebook 06."""
-    parts = []
-    for p in paths:
-        f = Path(p) / "bench.json" if Path(p).is_dir() else Path(p)
-        if not f.is_file():
-            raise FileNotFoundError(f"no benchmark result at {f}")
-        parts.append((f, json.loads(f.read_text())))
+    (each part's hardware and time are kept in ``parts``). ``base`` (``--base``): an
+    earlier merged table whose tasks are kept unless one of ``paths`` measures them again,
+    so a new task or a rerun task joins the shipped table without its old parts. Writes
+    like :func:`run_benchmark`. Notebook 06."""
+    parts = [_read_result(p) for p in paths]
     if not parts:
         raise ValueError("merge: no benchmark results given")
+    if base is not None:
+        fb, rb = _read_result(base)
+        rb = _without_tasks(rb, {row["task"] for _, r in parts for row in r["rows"]})
+        if rb["rows"]:
+            parts.insert(0, (fb, {**rb, "data_sets": {}}))  # its data sets: see below
     seen = {}
     for f, r in parts:
         for key in MERGE_KEYS:
@@ -432,6 +452,8 @@ def merge_results(paths, out_dir) -> dict:
             if ds in data_sets and data_sets[ds] != v:
                 raise ValueError(f"merge: data set {ds} differs in {f} ({v} vs {data_sets[ds]})")
             data_sets[ds] = v
+    if base is not None:  # the base's data sets, where no new part measured them
+        data_sets = {**rb.get("data_sets", {}), **data_sets}
     first = parts[0][1]
     result = {k: first[k] for k in first if k not in ("rows", "paired", "goals", "parts")}
     result["rows"] = [row for _, r in parts for row in r["rows"]]
