@@ -180,7 +180,7 @@ def _print_report(rep: dict, missing_pkgs: list) -> None:
     line(rep.get("scene_teacher"), "data/teacher-scenes (the depth task's teacher)"
          + (f" ({srec.get('steps')} steps)" if srec else ""),
          "needed only by the depth task's models: "
-         "`bash scripts/train_teachers.sh scenes 3000` trains and exports it")
+         "`bash scripts/train_teachers.sh scenes 7500` trains and exports it")
     if rep["students"]:
         line(True, "data/students: " + ", ".join(rep["students"]))
     else:
