@@ -21,8 +21,10 @@
 # The budgets (steps x batch 32) are in the queue below, in the order they run (one task
 # complete before the next, so each task's benchmark can start as soon as it can). The
 # three sr4 ablations get exactly the budget of the sr4 pe-codi they ablate, so the
-# benchmark can rank them against it. The ablations are run on PE-CoDi (branch only), so each ships as a 2.4 MB
-# branch and data/ stays under its budget.
+# benchmark can rank them against it. The ablations are run on PE-CoDi (branch only), so
+# each ships as a 2.4 MB branch and data/ stays under its budget. Depth runs CM-II before
+# PE-CoDi: on two workers the short controlnet + CM-II lane then balances the long
+# CoDi + PE-CoDi lane.
 #
 # Resumable: rerunning continues each run where it stopped. Finished items are skipped: a
 # run whose export finished here (runs/students/<task>-<name>.done) or whose model ships
@@ -65,8 +67,8 @@ QUEUE=(
   "canny bench bench 0"
   "depth controlnet controlnet 1200 --set data=scenes"
   "depth codi codi 1200 --set data=scenes"
-  "depth pe-codi pe-codi 900 --set data=scenes"
   "depth cm-two-stage cm-two-stage 900 --set data=scenes"
+  "depth pe-codi pe-codi 900 --set data=scenes"
   "depth bench bench 0"
 )
 S=runs/students
