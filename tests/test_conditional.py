@@ -213,6 +213,19 @@ def test_bench_has_every_row_and_flags_missing_models(tmp_path, tiny_teacher_dir
     assert again["rows"] == res["rows"] and again["paired"] == res["paired"]
     assert [p["tasks"] for p in again["parts"]] == [["sr4"], ["depth"]] and again["seconds"] == 2.0
     assert again["data_sets"] == res["data_sets"]
+    # runs of one data set each write that set's counts into the FID note: they still
+    # merge, and the merged note and header give each data set's counts
+    from codi_lib.evaluation.bench_report import fid_note, images_per_task
+    for task in ("sr4", "depth"):
+        part = json.loads((tmp_path / task / "bench.json").read_text())
+        part["fid_note"] = fid_note(part["data_sets"], "test", part["fid_seeds"], part["seeds"])
+        (tmp_path / task / "bench.json").write_text(json.dumps(part))
+    assert "of 4 outputs per seed against all 512 test" in part["fid_note"]
+    sep = merge_results([tmp_path / "sr4", tmp_path / "depth"], tmp_path / "m4")
+    assert "(emoji: 4 against 608; scenes: 4 against 512)" in sep["fid_note"]
+    assert images_per_task(sep) == "4 test images per task"
+    assert images_per_task({"data_sets": {"emoji": {"n_images": 608}, "scenes": {"n_images": 512}}}) \
+        == "608 (emoji) and 512 (scenes) test images per task"
     other = json.loads((tmp_path / "depth" / "bench.json").read_text())
     other["seeds"] = 3
     (tmp_path / "depth" / "bench.json").write_text(json.dumps(other))

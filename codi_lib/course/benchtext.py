@@ -15,7 +15,7 @@ FID and LPIPS the same way, one row per method and step count).
 """
 from __future__ import annotations
 
-from ..evaluation.bench_report import pair, row
+from ..evaluation.bench_report import images_per_task, pair, row
 
 #: Metrics where a lower value is better; the others (PSNR, SSIM) are better when higher.
 LOWER_IS_BETTER = {"lpips", "fid", "kid", "ms_per_image"}
@@ -164,7 +164,7 @@ def headline(result: dict | None, task: str | None = None, steps: int | tuple = 
     counts = (steps,) if isinstance(steps, int) else tuple(steps)
     said = " and ".join(str(k) for k in counts)
     lines = [f"What the current table ({result.get('path', 'bench.json')}, "
-             f"{result.get('n_images', '?')} test images per task) shows at {said} steps:", ""]
+             f"{images_per_task(result)}) shows at {said} steps:", ""]
     if not ("seeds" in result and "fid_floor" in result):
         lines += [OLD_TABLE_NOTE, ""]
     for t in tasks:
@@ -186,9 +186,9 @@ def bench_markdown(result: dict) -> Markdown:
     normalise(result)
     if "seeds" in result and "fid_floor" in result:
         return Markdown(to_markdown(result))
-    lines = [f"Benchmark ({result.get('path', 'bench.json')}, {result.get('n_images', '?')} test "
-             "images per task; an older table without intervals: no difference in it can be "
-             "called significant)", "", OLD_TABLE_NOTE, ""]
+    lines = [f"Benchmark ({result.get('path', 'bench.json')}, {images_per_task(result)}; an "
+             "older table without intervals: no difference in it can be called significant)",
+             "", OLD_TABLE_NOTE, ""]
     for task in dict.fromkeys(r["task"] for r in result["rows"]):
         lines += [f"**{task}**", "", bench_table(result, task), ""]
     return Markdown("\n".join(lines))

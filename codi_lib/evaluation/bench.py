@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import statistics
 import time
 from dataclasses import dataclass
@@ -46,9 +47,9 @@ from ..method.sampling import sample_by_name
 from ..method.tasks import TASKS, test_conditions
 from ..training.loop import bf16_is_fast
 from ..training.scene_data import task_batch
-from ..training.paths import students_dir as default_students_dir
+from ..training.paths import short, students_dir as default_students_dir
 from ..training.students import load_conditional
-from .bench_report import goals, to_markdown, write_figures
+from .bench_report import fid_note, goals, to_markdown, write_figures
 from .fidkid import Reference, cached_inception_features, inception_features, mean_interval
 from .metrics import LPIPS_SIZE, CountingDenoiser, get_fid_extractor
 from .quality import quality_per_image
@@ -330,7 +331,7 @@ def run_benchmark(out_dir, tasks=None, n_images: int | None = None, batch_size: 
                 continue
             folder = students_dir / task / m.model
             if not (folder / "controlnet.safetensors").is_file():
-                rows.append({**row, "missing": f"no trained model in {folder}"})
+                rows.append({**row, "missing": f"no trained model in {short(folder)}"})
                 continue
             if m.model not in loaded:
                 model, cfg = load_conditional(folder)
@@ -356,11 +357,8 @@ def run_benchmark(out_dir, tasks=None, n_images: int | None = None, batch_size: 
               "batch_size": batch_size,
               "fid_floor": floor["fid"], "kid_floor": floor["kid"],
               "fid_floor_ci": floor["fid_ci"], "kid_floor_ci": floor["kid_ci"],
-              "fid_note": f"FID/KID of {n} outputs per seed against all {n_all} {split} images "
-                          "(Inception TF-2015 features, 8-bit images resized 32 -> 299 "
-                          f"bilinear), mean over the first {min(fid_seeds, seeds)} of {seeds} "
-                          "noise seeds (LPIPS/PSNR/SSIM: all of them); comparable between "
-                          "these methods only",
+              "fid_note": fid_note({ds: {"n_images": len(v["x"]), "n_reference": v["n_all"]}
+                                    for ds, v in shared.items()}, split, min(fid_seeds, seeds), seeds),
               "ci_note": "95% bootstrap intervals over test images "
                          f"({resamples} resamples); FID/KID: generated set resampled "
                          "against the fixed reference, centred on the estimate",
@@ -396,6 +394,14 @@ def write_result(result: dict, out_dir) -> dict:
 #: Settings that must agree between benchmark runs merged into one table.
 MERGE_KEYS = ("split", "seeds", "fid_seeds", "resamples", "batch_size", "fid_weights", "fid_note", "ci_note",
               "lpips_note")
+_COUNTS = re.compile(r"^FID/KID of .*? per seed against all .*? images(?: of its data set \(.*?\))? \(")
+
+
+def _merge_value(r: dict, key: str):
+    """``r[key]`` as merging compares it: the FID note without its image counts, which
+    differ between data sets (each data set's counts are checked in ``data_sets``)."""
+    v = r.get(key)
+    return _COUNTS.sub("FID/KID (", v) if key == "fid_note" and isinstance(v, str) else v
 
 
 def _read_result(p) -> tuple[Path, dict]:
@@ -437,7 +443,7 @@ def merge_results(paths, out_dir, base=None) -> dict:
     seen = {}
     for f, r in parts:
         for key in MERGE_KEYS:
-            if r.get(key) != parts[0][1].get(key):
+            if _merge_value(r, key) != _merge_value(parts[0][1], key):
                 raise ValueError(f"merge: {f} has {key}={r.get(key)!r}, {parts[0][0]} has "
                                  f"{parts[0][1].get(key)!r}; rerun one with the other's settings")
         for task in dict.fromkeys(row["task"] for row in r["rows"]):
@@ -459,6 +465,8 @@ def merge_results(paths, out_dir, base=None) -> dict:
     result["rows"] = [row for _, r in parts for row in r["rows"]]
     result["paired"] = [q for _, r in parts for q in r["paired"]]
     result["data_sets"] = data_sets
+    if all("n_images" in v and "n_reference" in v for v in data_sets.values()) and data_sets:
+        result["fid_note"] = fid_note(data_sets, result["split"], result["fid_seeds"], result["seeds"])
     result["parts"] = [part for _, r in parts for part in r.get("parts", [
         {"tasks": list(dict.fromkeys(row["task"] for row in r["rows"])),
          "hardware": r["hardware"], "seconds": r["seconds"]}])]

@@ -34,6 +34,46 @@ def pair(result: dict, task: str, a: str, b: str, metric: str) -> dict | None:
                  and p["b"] == b and p["metric"] == metric), None)
 
 
+def _data_sets(result: dict) -> dict:
+    """``{data set: {"n_images", "n_reference", "fid_floor", "kid_floor"}}``; a table
+    from before several data sets (no ``data_sets``) has its one set at the top level."""
+    if result.get("data_sets"):
+        return result["data_sets"]
+    return {"": {k: result[k] for k in ("n_images", "n_reference", "fid_floor", "kid_floor")
+                 if k in result}}
+
+
+def task_images(result: dict, task: str):
+    """How many test images ``task`` was measured on (its data set's count)."""
+    return _data_sets(result).get(TASKS[task].dataset, {}).get("n_images", result.get("n_images"))
+
+
+def images_per_task(result: dict) -> str:
+    """"608 test images per task", or per data set when the table has several:
+    "608 (emoji) and 512 (scenes) test images per task". Notebook 06."""
+    sets = _data_sets(result)
+    counts = {ds: v.get("n_images", result.get("n_images", "?")) for ds, v in sets.items()}
+    if len(set(counts.values())) <= 1:
+        return f"{next(iter(counts.values()), result.get('n_images', '?'))} test images per task"
+    return " and ".join(f"{n} ({ds})" for ds, n in counts.items()) + " test images per task"
+
+
+def fid_note(sets: dict, split: str, fid_seeds: int, seeds: int) -> str:
+    """The FID/KID protocol in words; ``sets`` maps each data set to its ``n_images`` and
+    ``n_reference``. One data set: "FID/KID of 608 outputs per seed against all 608 test
+    images ..."; several: each set's counts in brackets."""
+    if len({(v["n_images"], v["n_reference"]) for v in sets.values()}) == 1:
+        v = next(iter(sets.values()))
+        head = f"FID/KID of {v['n_images']} outputs per seed against all {v['n_reference']} {split} images"
+    else:
+        head = ("FID/KID of each task's outputs per seed against all the " + split + " images of its "
+                "data set (" + "; ".join(f"{ds}: {v['n_images']} against {v['n_reference']}"
+                                         for ds, v in sets.items()) + ")")
+    return (f"{head} (Inception TF-2015 features, 8-bit images resized 32 -> 299 bilinear), "
+            f"mean over the first {fid_seeds} of {seeds} noise seeds (LPIPS/PSNR/SSIM: all of "
+            "them); comparable between these methods only")
+
+
 def _goal(task, text, met, detail):
     return {"task": task, "goal": text, "met": bool(met), "detail": detail}
 
@@ -98,14 +138,16 @@ def _ci(r: dict, m: str, fmt: str, scale: float = 1.0) -> str:
 def to_markdown(result: dict) -> str:
     """The benchmark as Markdown: one table per task, its paired comparisons, goals."""
     seeds = result.get("seeds", 1)
-    lines = [f"# CoDi benchmark ({result['n_images']} test images per task, "
+    lines = [f"# CoDi benchmark ({images_per_task(result)}, "
              f"{seeds} noise seed{'s' if seeds > 1 else ''})", "",
              f"- {result['fid_note']}; weights: {result['fid_weights']}",
              f"- {result['lpips_note']}; "
              + result.get("ci_note", "**no intervals** (a first-version table)")]
     if "fid_floor" in result:
-        lines.append(f"- real-data floor (random train images vs the reference split): FID "
-                     f"{result['fid_floor']:.1f}, KID {1000 * result['kid_floor']:.2f}e-3")
+        floors = [(ds, v) for ds, v in _data_sets(result).items() if "fid_floor" in v]
+        lines.append("- real-data floor (random train images vs the reference split): " + "; ".join(
+            f"{ds + ' ' if len(floors) > 1 else ''}FID {v['fid_floor']:.1f}, "
+            f"KID {1000 * v['kid_floor']:.2f}e-3" for ds, v in floors))
     lines += [f"- latency: wall time of the sampler per image, batches of {result['batch_size']}; "
               f"{result['hardware']}; NFE counted by wrapping the network",
               f"- total benchmark time {result['seconds']} s", ""]
@@ -205,7 +247,7 @@ def plot_quality_vs_nfe(result: dict, task: str, axes=None):
         ax.set_ylabel(f"{m.upper()} (lower is better)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"{TASKS[task].title}: quality vs NFE ({result['n_images']} test images)")
+    fig.suptitle(f"{TASKS[task].title}: quality vs NFE ({task_images(result, task)} test images)")
     fig.tight_layout()
     return fig
 
