@@ -34,7 +34,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import re
 import statistics
 import time
 from dataclasses import dataclass
@@ -391,17 +390,11 @@ def write_result(result: dict, out_dir) -> dict:
     return result
 
 
-#: Settings that must agree between benchmark runs merged into one table.
-MERGE_KEYS = ("split", "seeds", "fid_seeds", "resamples", "batch_size", "fid_weights", "fid_note", "ci_note",
+#: Settings that must agree between benchmark runs merged into one table. The FID note is
+#: not among them: it is written from these settings and each data set's counts
+#: (:func:`~codi_lib.evaluation.bench_report.fid_note`), and the merge writes it again.
+MERGE_KEYS = ("split", "seeds", "fid_seeds", "resamples", "batch_size", "fid_weights", "ci_note",
               "lpips_note")
-_COUNTS = re.compile(r"^FID/KID of .*? per seed against all .*? images(?: of its data set \(.*?\))? \(")
-
-
-def _merge_value(r: dict, key: str):
-    """``r[key]`` as merging compares it: the FID note without its image counts, which
-    differ between data sets (each data set's counts are checked in ``data_sets``)."""
-    v = r.get(key)
-    return _COUNTS.sub("FID/KID (", v) if key == "fid_note" and isinstance(v, str) else v
 
 
 def _read_result(p) -> tuple[Path, dict]:
@@ -443,7 +436,7 @@ def merge_results(paths, out_dir, base=None) -> dict:
     seen = {}
     for f, r in parts:
         for key in MERGE_KEYS:
-            if _merge_value(r, key) != _merge_value(parts[0][1], key):
+            if r.get(key) != parts[0][1].get(key):
                 raise ValueError(f"merge: {f} has {key}={r.get(key)!r}, {parts[0][0]} has "
                                  f"{parts[0][1].get(key)!r}; rerun one with the other's settings")
         for task in dict.fromkeys(row["task"] for row in r["rows"]):
